@@ -1,0 +1,39 @@
+// Stable error codes and the one place C++ failures become JavaScript errors.
+#pragma once
+
+#include <napi.h>
+
+#include <exception>
+#include <string>
+
+namespace iaas {
+
+// The codes are part of the public API: TypeScript maps each to one HTTP status.
+enum class Code { UnsupportedFormat, TooManyPixels, CorruptImage, Timeout, Internal };
+
+const char* CodeName(Code code);
+
+// A failure with a stable code. `detail` keeps libvips' own text for logs only.
+class Failure : public std::exception {
+ public:
+  Failure(Code code, std::string message, std::string detail = "");
+  Code code() const noexcept { return code_; }
+  const std::string& message() const noexcept { return message_; }
+  const std::string& detail() const noexcept { return detail_; }
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  Code code_;
+  std::string message_;
+  std::string detail_;
+};
+
+// Returns libvips' per-process error buffer and clears it, so that no text
+// leaks into a later call.
+std::string TakeVipsError();
+
+// Runs `body`, turning every C++ exception into a JavaScript Error with a
+// `code` property. Nothing thrown in C++ crosses into JavaScript unhandled.
+Napi::Value Guard(const Napi::CallbackInfo& info, Napi::Value (*body)(const Napi::CallbackInfo&));
+
+}  // namespace iaas

@@ -1,0 +1,94 @@
+#include "save.h"
+
+#include "errors.h"
+
+namespace iaas {
+
+using vips::VImage;
+
+const char* OutFormatName(OutFormat format) {
+  switch (format) {
+    case OutFormat::Jpeg: return "jpeg";
+    case OutFormat::Png: return "png";
+    case OutFormat::Webp: return "webp";
+    case OutFormat::Avif: return "avif";
+  }
+  return "jpeg";
+}
+
+Encoded::~Encoded() {
+  if (blob_ != nullptr) vips_area_unref(reinterpret_cast<VipsArea*>(blob_));
+}
+
+Encoded& Encoded::operator=(Encoded&& other) noexcept {
+  if (this != &other) {
+    if (blob_ != nullptr) vips_area_unref(reinterpret_cast<VipsArea*>(blob_));
+    blob_ = other.blob_;
+    other.blob_ = nullptr;
+  }
+  return *this;
+}
+
+const uint8_t* Encoded::data() const {
+  return blob_ == nullptr ? nullptr : static_cast<const uint8_t*>(reinterpret_cast<VipsArea*>(blob_)->data);
+}
+
+size_t Encoded::size() const { return blob_ == nullptr ? 0 : reinterpret_cast<VipsArea*>(blob_)->length; }
+
+int AutoQuality(OutFormat format, const Header& source) {
+  switch (format) {
+    case OutFormat::Jpeg:
+      return source.format == Format::Jpeg && source.jpegQuality > 0 ? source.jpegQuality : 80;
+    case OutFormat::Webp: return 80;
+    case OutFormat::Avif: return 50;
+    case OutFormat::Png: return 0;
+  }
+  return 80;
+}
+
+namespace {
+
+VipsBlob* Encode(const VImage& image, OutFormat format, int quality) {
+  switch (format) {
+    case OutFormat::Jpeg:
+      return image.jpegsave_buffer(VImage::option()
+                                       ->set("Q", quality)
+                                       ->set("interlace", true)
+                                       ->set("optimize_coding", true)
+                                       ->set("keep", VIPS_FOREIGN_KEEP_NONE));
+    case OutFormat::Png:
+      // sharp's defaults: zlib level 6, no adaptive filtering.
+      return image.pngsave_buffer(VImage::option()
+                                      ->set("compression", 6)
+                                      ->set("filter", VIPS_FOREIGN_PNG_FILTER_NONE)
+                                      ->set("keep", VIPS_FOREIGN_KEEP_NONE));
+    case OutFormat::Webp:
+      return image.webpsave_buffer(VImage::option()
+                                       ->set("Q", quality)
+                                       ->set("effort", 4)
+                                       ->set("keep", VIPS_FOREIGN_KEEP_NONE));
+    case OutFormat::Avif:
+      return image.heifsave_buffer(VImage::option()
+                                       ->set("Q", quality)
+                                       ->set("compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1)
+                                       ->set("effort", 4)
+                                       ->set("bitdepth", 8)
+                                       ->set("keep", VIPS_FOREIGN_KEEP_NONE));
+  }
+  throw Failure(Code::Internal, "Unknown output format");
+}
+
+}  // namespace
+
+Encoded Save(const VImage& image, OutFormat format, int quality, Deadline& deadline) {
+  deadline.Check();
+  deadline.Watch(image);
+  try {
+    return Encoded(Encode(image, format, quality));
+  } catch (const vips::VError&) {
+    deadline.ThrowIfFired();
+    throw Failure(Code::CorruptImage, "The image could not be decoded", TakeVipsError());
+  }
+}
+
+}  // namespace iaas

@@ -1,0 +1,44 @@
+// Encoders: quality preserved, metadata stripped, JPEG progressive.
+#pragma once
+
+#include <vips/vips8>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "deadline.h"
+#include "load.h"
+
+namespace iaas {
+
+enum class OutFormat { Jpeg, Png, Webp, Avif };
+
+const char* OutFormatName(OutFormat format);
+
+// Encoded bytes owned by a libvips blob, released exactly once.
+class Encoded {
+ public:
+  Encoded() = default;
+  explicit Encoded(VipsBlob* blob) : blob_(blob) {}
+  ~Encoded();
+  Encoded(Encoded&& other) noexcept : blob_(other.blob_) { other.blob_ = nullptr; }
+  Encoded& operator=(Encoded&& other) noexcept;
+  Encoded(const Encoded&) = delete;
+  Encoded& operator=(const Encoded&) = delete;
+
+  const uint8_t* data() const;
+  size_t size() const;
+
+ private:
+  VipsBlob* blob_ = nullptr;
+};
+
+// The quality that `auto` means: a JPEG from a JPEG keeps the source's own
+// quality; otherwise the format's default (JPEG 80, WebP 80, AVIF 50).
+int AutoQuality(OutFormat format, const Header& source);
+
+// Encodes `image` (8-bit sRGB, with or without alpha). The deadline can kill
+// the evaluation that the encoder drives.
+Encoded Save(const vips::VImage& image, OutFormat format, int quality, Deadline& deadline);
+
+}  // namespace iaas

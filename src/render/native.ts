@@ -1,0 +1,124 @@
+/**
+ * The typed binding to the native addon (`native/`, built to build/Release).
+ * These functions are synchronous and CPU-bound: the service calls them only
+ * from pool threads (see pool.ts). They expect options already validated by
+ * options.ts and throw errors carrying a `code`.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { packageRoot } from '../util/package-root.js';
+
+/** Formats accepted as input, detected from magic bytes. */
+export type InputFormat = 'jpeg' | 'png' | 'gif' | 'webp' | 'avif' | 'tiff';
+/** Formats the renderer writes. */
+export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif';
+/** How an image is fitted into the requested box. */
+export type Fit = 'clip' | 'crop' | 'canvas' | 'cover';
+
+/** What `probe` reads from the header, without decoding pixels. */
+export interface ProbeResult {
+  format: InputFormat;
+  /** Width as stored, before EXIF orientation. */
+  width: number;
+  /** Height of one page as stored, before EXIF orientation. */
+  height: number;
+  pages: number;
+  /** EXIF orientation 1..8. */
+  orientation: number;
+  hasAlpha: boolean;
+  /** The IJG quality the JPEG was saved at, estimated from its tables. */
+  jpegQuality?: number;
+}
+
+/** Options as the addon reads them: complete and checked. */
+export interface NativeRenderOptions {
+  width: number;
+  height: number;
+  fit: Fit;
+  format: OutputFormat;
+  /** -1 means auto. */
+  quality: number;
+  /** 0 means no blur. */
+  blurSigma: number;
+  background: [number, number, number];
+  timeoutMs: number;
+  maxInputPixels: number;
+}
+
+export interface NativeRenderResult {
+  data: ArrayBuffer;
+  format: OutputFormat;
+  width: number;
+  height: number;
+}
+
+export interface NativePrepareOptions {
+  crop?: { x: number; y: number; width: number; height: number };
+  maxPixels: number;
+  maxInputPixels: number;
+  timeoutMs: number;
+}
+
+export interface NativePrepareResult {
+  changed: boolean;
+  data?: ArrayBuffer;
+  format: InputFormat;
+  width: number;
+  height: number;
+}
+
+/** The memory and files libvips tracks, for metrics. */
+export interface VipsStats {
+  memory: number;
+  memoryHighwater: number;
+  allocations: number;
+  files: number;
+  concurrency: number;
+}
+
+export interface RawImage {
+  data: ArrayBuffer;
+  width: number;
+  height: number;
+  channels: number;
+}
+
+export interface EncodeRawOptions {
+  width: number;
+  height: number;
+  channels: number;
+  format: OutputFormat | 'gif' | 'tiff';
+  quality?: number;
+  orientation?: number;
+  cmyk?: boolean;
+  pageHeight?: number;
+}
+
+export interface NativeAddon {
+  probe(input: Uint8Array): ProbeResult;
+  render(input: Uint8Array, options: NativeRenderOptions): NativeRenderResult;
+  prepareOriginal(input: Uint8Array, options: NativePrepareOptions): NativePrepareResult;
+  setConcurrency(threads: number): void;
+  stats(): VipsStats;
+  versions(): { vips: string };
+  encodeRaw(pixels: Uint8Array, options: EncodeRawOptions): ArrayBuffer;
+  decodeRaw(input: Uint8Array): RawImage;
+  libvipsLoaderFor(input: Uint8Array): string | null;
+}
+
+let addon: NativeAddon | undefined;
+
+/** Loads the addon once per thread. */
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const file = path.join(packageRoot(), 'build', 'Release', 'iaas.node');
+  try {
+    addon = createRequire(import.meta.url)(file) as NativeAddon;
+  } catch (error) {
+    throw new Error(
+      `iaas: the native addon could not be loaded from ${file}. Run \`npm ci\` (or \`npm run build\`) to build it. ` +
+        `Cause: ${(error as Error).message}`,
+    );
+  }
+  return addon;
+}

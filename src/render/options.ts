@@ -1,0 +1,166 @@
+/**
+ * Validation of render and upload options, at the edge. The addon trusts what
+ * leaves this file. Errors read `Expected <what> for <name> but received <value>`
+ * and carry the code BAD_OPTION.
+ */
+import { badOption } from '../errors.js';
+import type { Fit, NativePrepareOptions, NativeRenderOptions, OutputFormat } from './native.js';
+
+/** The largest output side: WebP's limit, and far beyond any sane image request. */
+export const MAX_DIMENSION = 16383;
+/** The default decode limit: 100 megapixels (all pages counted). */
+export const DEFAULT_MAX_INPUT_PIXELS = 100_000_000;
+/** The largest blur sigma accepted: beyond it a blur is a denial of service. */
+export const MAX_BLUR_SIGMA = 100;
+
+export const FITS: readonly Fit[] = ['clip', 'crop', 'canvas', 'cover'];
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['jpeg', 'png', 'webp', 'avif'];
+
+/** A colour as `#rrggbb`, `rrggbb`, or `[r, g, b]` with 0..255 channels. */
+export type Colour = string | readonly [number, number, number];
+
+/** Options for `render`. Only `format` is needed; the rest have defaults. */
+export interface RenderOptions {
+  /** Box width in pixels, 1..16383. Omit both sides to convert at the original size. */
+  width?: number;
+  /** Box height in pixels, 1..16383. */
+  height?: number;
+  /** How the image fits the box; default `clip`. */
+  fit?: Fit;
+  /** Output format; default `jpeg`. */
+  format?: OutputFormat;
+  /** 0..100, or `auto` (default): a JPEG from a JPEG keeps its quality. Ignored for PNG. */
+  quality?: number | 'auto';
+  /** A Gaussian blur after the resize. */
+  blur?: { sigma: number };
+  /** Canvas and flatten colour; default white. */
+  background?: Colour;
+  /** A hard deadline inside libvips; 0 or omitted means none. */
+  timeoutMs?: number;
+  /** Refuse inputs whose header declares more pixels; default 100 megapixels. */
+  maxInputPixels?: number;
+}
+
+/** Options for `prepareOriginal`. */
+export interface PrepareOptions {
+  /** A crop in displayed coordinates (after EXIF orientation). */
+  crop?: { x: number; y: number; width: number; height: number };
+  /** Downscale (aspect kept) so the stored original has at most this many pixels. */
+  maxPixels: number;
+  maxInputPixels?: number;
+  timeoutMs?: number;
+}
+
+type Bag = Record<string, unknown>;
+
+function isInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value);
+}
+
+function optionalInteger(bag: Bag, name: string, min: number, max: number, label = name): number | undefined {
+  const value = bag[name];
+  if (value === undefined) return undefined;
+  if (!isInteger(value) || value < min || value > max) {
+    throw badOption(`an integer between ${min} and ${max}`, label, value);
+  }
+  return value;
+}
+
+function positiveNumber(bag: Bag, name: string, fallback: number): number {
+  const value = bag[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw badOption('a positive number', name, value);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(bag: Bag, name: string, allowed: readonly T[], fallback: T): T {
+  const value = bag[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw badOption(`one of ${allowed.join(', ')}`, name, value);
+  }
+  return value as T;
+}
+
+function asBag(options: unknown, name: string): Bag {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw badOption('an object', name, options);
+  }
+  return options as Bag;
+}
+
+/** Parses a colour into `[r, g, b]`. */
+export function parseColour(value: unknown, name = 'background'): [number, number, number] {
+  if (typeof value === 'string') {
+    const match = /^#?([0-9a-f]{6})$/i.exec(value);
+    if (!match?.[1]) throw badOption('a colour as #rrggbb', name, value);
+    const hex = Number.parseInt(match[1], 16);
+    return [(hex >> 16) & 255, (hex >> 8) & 255, hex & 255];
+  }
+  if (Array.isArray(value) && value.length === 3 && value.every((c) => isInteger(c) && c >= 0 && c <= 255)) {
+    return [value[0] as number, value[1] as number, value[2] as number];
+  }
+  throw badOption('a colour as #rrggbb or [r, g, b]', name, value);
+}
+
+function parseQuality(value: unknown): number {
+  if (value === undefined || value === 'auto') return -1;
+  if (!isInteger(value) || value < 0 || value > 100) throw badOption('an integer between 0 and 100 or auto', 'quality', value);
+  // libvips' encoders start at 1; 0 asks for the lowest quality there is.
+  return Math.max(1, value);
+}
+
+function parseBlur(value: unknown): number {
+  if (value === undefined || value === false) return 0;
+  const sigma = (value as { sigma?: unknown } | null)?.sigma;
+  if (typeof sigma !== 'number' || !Number.isFinite(sigma) || sigma <= 0 || sigma > MAX_BLUR_SIGMA) {
+    throw badOption(`a sigma above 0 and at most ${MAX_BLUR_SIGMA}`, 'blur.sigma', sigma);
+  }
+  return sigma;
+}
+
+/** Checks render options and fills defaults, ready for the addon. */
+export function normalizeRenderOptions(options: unknown): NativeRenderOptions {
+  const bag = asBag(options, 'options');
+  return {
+    width: optionalInteger(bag, 'width', 1, MAX_DIMENSION) ?? 0,
+    height: optionalInteger(bag, 'height', 1, MAX_DIMENSION) ?? 0,
+    fit: oneOf(bag, 'fit', FITS, 'clip'),
+    format: oneOf(bag, 'format', OUTPUT_FORMATS, 'jpeg'),
+    quality: parseQuality(bag.quality),
+    blurSigma: parseBlur(bag.blur),
+    background: bag.background === undefined ? [255, 255, 255] : parseColour(bag.background),
+    timeoutMs: optionalInteger(bag, 'timeoutMs', 0, 2_147_483_647) ?? 0,
+    maxInputPixels: positiveNumber(bag, 'maxInputPixels', DEFAULT_MAX_INPUT_PIXELS),
+  };
+}
+
+/**
+ * Checks upload options. The crop is checked against the displayed size of
+ * the image (`displayWidth` x `displayHeight`, after EXIF orientation).
+ */
+export function normalizePrepareOptions(
+  options: unknown,
+  displayWidth: number,
+  displayHeight: number,
+): NativePrepareOptions {
+  const bag = asBag(options, 'options');
+  const normalized: NativePrepareOptions = {
+    maxPixels: positiveNumber(bag, 'maxPixels', Number.POSITIVE_INFINITY),
+    maxInputPixels: positiveNumber(bag, 'maxInputPixels', DEFAULT_MAX_INPUT_PIXELS),
+    timeoutMs: optionalInteger(bag, 'timeoutMs', 0, 2_147_483_647) ?? 0,
+  };
+  if (!Number.isFinite(normalized.maxPixels)) normalized.maxPixels = 0;
+  if (bag.crop !== undefined) {
+    const crop = asBag(bag.crop, 'crop');
+    const x = optionalInteger(crop, 'x', 0, displayWidth - 1, 'crop.x') ?? 0;
+    const y = optionalInteger(crop, 'y', 0, displayHeight - 1, 'crop.y') ?? 0;
+    const width = optionalInteger(crop, 'width', 1, displayWidth - x, 'crop.width') ?? displayWidth - x;
+    const height = optionalInteger(crop, 'height', 1, displayHeight - y, 'crop.height') ?? displayHeight - y;
+    normalized.crop = { x, y, width, height };
+  }
+  return normalized;
+}

@@ -1,0 +1,45 @@
+/** Pixel reading helpers for assertions on rendered images. */
+import { decodeRaw } from '../../src/index.js';
+
+export interface Decoded {
+  width: number;
+  height: number;
+  channels: number;
+  at(x: number, y: number): number[];
+}
+
+/** Decodes an image (as stored, 8-bit sRGB) for pixel assertions. */
+export function decode(bytes: Uint8Array | ArrayBuffer): Decoded {
+  const raw = decodeRaw(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes));
+  return {
+    width: raw.width,
+    height: raw.height,
+    channels: raw.channels,
+    at(x, y) {
+      const i = (y * raw.width + x) * raw.channels;
+      return Array.from(raw.pixels.subarray(i, i + raw.channels));
+    },
+  };
+}
+
+/** True when every channel is within `tolerance` of the expected colour. */
+export function near(actual: number[], expected: readonly number[], tolerance = 30): boolean {
+  return expected.every((value, i) => Math.abs((actual[i] ?? -999) - value) <= tolerance);
+}
+
+/** Mean absolute difference between two same-size decoded images. */
+export function meanDifference(a: Decoded, b: Decoded): number {
+  let sum = 0;
+  let count = 0;
+  for (let y = 0; y < a.height; y++) {
+    for (let x = 0; x < a.width; x++) {
+      const pa = a.at(x, y);
+      const pb = b.at(x, y);
+      for (let c = 0; c < Math.min(pa.length, pb.length); c++) {
+        sum += Math.abs((pa[c] ?? 0) - (pb[c] ?? 0));
+        count++;
+      }
+    }
+  }
+  return count ? sum / count : 0;
+}

@@ -1,0 +1,60 @@
+import t from 'tap';
+import { ImageError, prepareOriginal, probe } from '../../src/index.js';
+import { corruptHeaderJpeg, hostile, orientedJpeg, photoJpeg, pngDeclaring, RED, truncated } from '../helpers/fixtures.js';
+import { decode, near } from '../helpers/pixels.js';
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (error) {
+    return (error as ImageError).code;
+  }
+}
+
+t.test('returns the input bytes untouched when nothing needs to change', async (t) => {
+  const input = photoJpeg(300, 200, 85);
+  const prepared = prepareOriginal(input, { maxPixels: 1_000_000 });
+  t.equal(prepared.changed, false);
+  t.equal(prepared.data, input, 'the very same bytes, no re-encode');
+  t.same([prepared.width, prepared.height, prepared.format], [300, 200, 'jpeg']);
+});
+
+t.test('applies the EXIF orientation and keeps the JPEG quality', async (t) => {
+  const prepared = prepareOriginal(orientedJpeg(6), { maxPixels: 1_000_000 });
+  t.equal(prepared.changed, true);
+  t.same([prepared.width, prepared.height], [96, 64]);
+  const header = probe(prepared.data);
+  t.same([header.width, header.height, header.orientation], [96, 64, 1]);
+  t.ok(Math.abs((header.jpegQuality ?? 0) - 95) <= 2, `quality ${header.jpegQuality}`);
+  t.ok(near(decode(prepared.data).at(5, 5), RED, 60), 'upright: red at top left');
+});
+
+t.test('crops in displayed coordinates, after orientation', async (t) => {
+  const prepared = prepareOriginal(orientedJpeg(8), { maxPixels: 1_000_000, crop: { x: 0, y: 0, width: 32, height: 24 } });
+  t.same([prepared.width, prepared.height], [32, 24]);
+  const image = decode(prepared.data);
+  t.ok(near(image.at(16, 12), RED, 60), `the crop holds the red marker: ${image.at(16, 12)}`);
+});
+
+t.test('downscales to at most maxPixels keeping the aspect ratio', async (t) => {
+  const prepared = prepareOriginal(photoJpeg(1000, 500), { maxPixels: 20_000 });
+  t.equal(prepared.changed, true);
+  t.ok(prepared.width * prepared.height <= 20_000, `${prepared.width}x${prepared.height}`);
+  t.ok(Math.abs(prepared.width / prepared.height - 2) < 0.05, 'aspect kept');
+});
+
+t.test('rejects a crop outside the image with BAD_OPTION', async (t) => {
+  t.equal(codeOf(() => prepareOriginal(photoJpeg(100, 100), { maxPixels: 1e6, crop: { x: 90, y: 0, width: 20, height: 10 } })), 'BAD_OPTION');
+  t.equal(codeOf(() => prepareOriginal(photoJpeg(100, 100), { maxPixels: 1e6, crop: { x: -1, y: 0, width: 20, height: 10 } })), 'BAD_OPTION');
+});
+
+t.test('refuses truncated and corrupt uploads with CORRUPT_IMAGE', async (t) => {
+  t.equal(codeOf(() => prepareOriginal(truncated(photoJpeg(400, 300)), { maxPixels: 1e6 })), 'CORRUPT_IMAGE');
+  t.equal(codeOf(() => prepareOriginal(corruptHeaderJpeg(), { maxPixels: 1e6 })), 'CORRUPT_IMAGE');
+});
+
+t.test('refuses oversized and unsupported uploads with their codes', async (t) => {
+  t.equal(codeOf(() => prepareOriginal(pngDeclaring(100_000, 100_000), { maxPixels: 1e6 })), 'TOO_MANY_PIXELS');
+  t.equal(codeOf(() => prepareOriginal(hostile.svg, { maxPixels: 1e6 })), 'UNSUPPORTED_FORMAT');
+});

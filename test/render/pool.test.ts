@@ -1,0 +1,99 @@
+import t from 'tap';
+import { createRenderPool, ImageError, render, resolvePoolOptions } from '../../src/index.js';
+import { corruptHeaderJpeg, hostile, photoJpeg, truncated } from '../helpers/fixtures.js';
+
+const photo = photoJpeg(800, 600, 90);
+const slow = { width: 12000, height: 9000, blur: { sigma: 40 } } as const;
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return error instanceof ImageError ? error.code : `not an ImageError: ${String(error)}`;
+  }
+}
+
+t.test('defaults to one thread per core, a queue of size squared and 10 s', async (t) => {
+  const options = resolvePoolOptions({ size: 3 });
+  t.same([options.queueLimit, options.timeoutMs, options.vipsConcurrency], [9, 10_000, 1]);
+});
+
+t.test('renders in a thread the same bytes as a direct render, transferring the input', async (t) => {
+  const pool = createRenderPool({ size: 2 });
+  t.teardown(() => pool.close());
+  const input = photo.slice();
+  const pooled = await pool.render(input, { width: 200, height: 200, fit: 'crop' });
+  t.equal(input.byteLength, 0, 'the input buffer moved to the thread');
+  const direct = render(photo, { width: 200, height: 200, fit: 'crop' });
+  t.ok(Buffer.from(pooled.data).equals(Buffer.from(direct.data)), 'identical output');
+  t.same([pooled.width, pooled.height, pooled.format], [200, 200, 'jpeg']);
+  const header = await pool.probe(photo.slice());
+  t.same([header.width, header.height], [800, 600]);
+  const prepared = await pool.prepareOriginal(photo.slice(), { maxPixels: 100_000 });
+  t.ok(prepared.width * prepared.height <= 100_000, 'prepareOriginal runs in the pool');
+});
+
+t.test('a timed-out render fails with TIMEOUT within timeoutMs + 200 ms, then the pool renders correctly', async (t) => {
+  const pool = createRenderPool({ size: 1, timeoutMs: 150 });
+  t.teardown(() => pool.close());
+  await pool.ready();
+  const started = performance.now();
+  t.equal(await codeOf(pool.render(photo.slice(), slow)), 'TIMEOUT');
+  const elapsed = performance.now() - started;
+  t.ok(elapsed < 350, `rejected after ${Math.round(elapsed)} ms`);
+  const after = await pool.render(photo.slice(), { width: 100 });
+  t.equal(after.width, 100);
+});
+
+t.test('a request may shorten the pool timeout but not extend it', async (t) => {
+  const pool = createRenderPool({ size: 1, timeoutMs: 5_000 });
+  t.teardown(() => pool.close());
+  await pool.ready();
+  const started = performance.now();
+  t.equal(await codeOf(pool.render(photo.slice(), { ...slow, timeoutMs: 100 })), 'TIMEOUT');
+  t.ok(performance.now() - started < 300, 'the shorter deadline applied');
+});
+
+t.test('survives 100 bad inputs in a row, each with its code', async (t) => {
+  const pool = createRenderPool({ size: 2, queueLimit: 200 });
+  t.teardown(() => pool.close());
+  const bad = [hostile.svg, hostile.pdf, hostile.text, truncated(photo), corruptHeaderJpeg()];
+  const expected = ['UNSUPPORTED_FORMAT', 'UNSUPPORTED_FORMAT', 'UNSUPPORTED_FORMAT', 'CORRUPT_IMAGE', 'CORRUPT_IMAGE'];
+  const codes = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => codeOf(pool.render(bad[i % bad.length]!.slice(), { width: 50 }))),
+  );
+  t.same(codes, Array.from({ length: 100 }, (_, i) => expected[i % expected.length]));
+  const good = await pool.render(photo.slice(), { width: 64 });
+  t.equal(good.width, 64, 'and then renders');
+});
+
+t.test('a full queue rejects at once with OVERLOADED', async (t) => {
+  const pool = createRenderPool({ size: 1, queueLimit: 1, timeoutMs: 2_000 });
+  t.teardown(() => pool.close());
+  await pool.ready();
+  const running = Array.from({ length: 2 }, () => codeOf(pool.render(photo.slice(), { ...slow, timeoutMs: 300 })));
+  const started = performance.now();
+  const rejected = await codeOf(pool.render(photo.slice(), { width: 10 }));
+  t.equal(rejected, 'OVERLOADED');
+  t.ok(performance.now() - started < 50, 'rejected at once');
+  t.same(pool.stats().queued + pool.stats().running, 2);
+  await Promise.all(running);
+  t.equal((await pool.render(photo.slice(), { width: 10 })).width, 10, 'serves again once drained');
+});
+
+t.test('times a queued task from when it starts running, not while it waits', async (t) => {
+  const pool = createRenderPool({ size: 1, queueLimit: 4, timeoutMs: 400, graceMs: 100 });
+  t.teardown(() => pool.close());
+  await pool.ready();
+  // Each takes well under the timeout, but together far more than timeout + grace.
+  const codes = await Promise.all(Array.from({ length: 4 }, () => codeOf(pool.render(photo.slice(), { width: 2400, height: 1800, fit: 'crop' }))));
+  t.same(codes, [undefined, undefined, undefined, undefined]);
+});
+
+t.test('rejects bad options before queueing, with BAD_OPTION', async (t) => {
+  const pool = createRenderPool({ size: 1 });
+  t.teardown(() => pool.close());
+  t.equal(await codeOf(pool.render(photo.slice(), { width: 0 })), 'BAD_OPTION');
+  t.equal(pool.stats().completed, 0);
+});
