@@ -53,8 +53,9 @@ VImage Input::Open(bool sequential, int shrink, double scale) const {
   throw Failure(Code::UnsupportedFormat, "Unsupported input format");
 }
 
-Header ReadHeader(const Input& input) {
-  VImage image = input.Open(true);
+Header ReadHeader(const Input& input) { return HeaderOf(input, input.Open(true)); }
+
+Header HeaderOf(const Input& input, const VImage& image) {
   Header header;
   header.format = input.format();
   header.width = image.width();

@@ -54,6 +54,9 @@ class Input {
 // Reads the header of `input`. Throws CORRUPT_IMAGE when it cannot be parsed.
 Header ReadHeader(const Input& input);
 
+// The header of an image already opened from `input` (saves a second parse).
+Header HeaderOf(const Input& input, const vips::VImage& image);
+
 // Refuses, before any decoding, an image whose header declares more pixels
 // (all pages counted) than `maxPixels`.
 void CheckPixels(const Header& header, double maxPixels);

@@ -149,11 +149,12 @@ void Canvas(Work& w) {
 
 RenderResult Render(const Input& input, const RenderOptions& options) {
   Deadline deadline(options.timeoutMs);
-  Header header = ReadHeader(input);
+  VImage image = input.Open(true);
+  Header header = HeaderOf(input, image);
   CheckPixels(header, options.maxInputPixels);
   Work w{input, options, deadline, header,
          PlanGeometry(header.OrientedWidth(), header.OrientedHeight(), options.width, options.height, options.fit),
-         input.Open(true)};
+         image};
 
   ShrinkOnLoad(w);
   ToSrgb(w);

@@ -8,8 +8,8 @@ import type { Fit, NativePrepareOptions, NativeRenderOptions, OutputFormat } fro
 
 /** The largest output side: WebP's limit, and far beyond any sane image request. */
 export const MAX_DIMENSION = 16383;
-/** The default decode limit: 100 megapixels (all pages counted). */
-export const DEFAULT_MAX_INPUT_PIXELS = 100_000_000;
+/** The default decode limit: 50 megapixels (all pages counted). */
+export const DEFAULT_MAX_INPUT_PIXELS = 50_000_000;
 /** The largest blur sigma accepted: beyond it a blur is a denial of service. */
 export const MAX_BLUR_SIGMA = 100;
 
@@ -37,7 +37,7 @@ export interface RenderOptions {
   background?: Colour;
   /** A hard deadline inside libvips; 0 or omitted means none. */
   timeoutMs?: number;
-  /** Refuse inputs whose header declares more pixels; default 100 megapixels. */
+  /** Refuse inputs whose header declares more pixels; default 50 megapixels. */
   maxInputPixels?: number;
 }
 
