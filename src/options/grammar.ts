@@ -1,0 +1,37 @@
+/**
+ * The URL grammar of image requests, shared by the server's parser and the
+ * client helper. No imports: this file also runs in browsers.
+ *
+ *   /{id}_{w}_{h}.{ext}          a variant fitted into w x h
+ *   /{id}_{w}_{h}_{n}x.{ext}     the same at (w*n) x (h*n)
+ *   /{id}.{ext}                  the original (converted if ext names another format)
+ */
+
+/** Ids: 1..128 letters, digits, `-` and `_`. Nothing else can reach a folder. */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+export const MAX_ID_LENGTH = 128;
+
+/** The largest number the URL grammar accepts for a side, before the configured bounds apply. */
+export const MAX_URL_SIDE = 100_000;
+/** The largest retina factor `_{n}x`. */
+export const MAX_SCALE = 4;
+
+/** File extensions and the format each names. */
+export const EXTENSIONS: Readonly<Record<string, 'jpeg' | 'png' | 'webp' | 'avif'>> = {
+  jpg: 'jpeg',
+  jpeg: 'jpeg',
+  jfif: 'jpeg',
+  jpe: 'jpeg',
+  png: 'png',
+  webp: 'webp',
+  avif: 'avif',
+};
+
+/** The canonical extension written for each format. */
+export const FORMAT_EXTENSION = { jpeg: 'jpg', png: 'png', webp: 'webp', avif: 'avif' } as const;
+
+export const URL_FITS = ['clip', 'crop', 'canvas', 'cover'] as const;
+export type UrlFit = (typeof URL_FITS)[number];
+
+/** The query parameters the service reads; any other is ignored (CDN cache busters). */
+export const QUERY_KEYS = ['fit', 'blur', 'quality', 'proxy', 'allow_webp'] as const;

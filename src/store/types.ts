@@ -1,0 +1,84 @@
+/**
+ * The store: metadata of originals, one-time upload tokens, and the render
+ * index (`images`). SQLite (embedded default) and PostgreSQL implement this
+ * one interface and pass one contract suite (test/store/contract.ts).
+ *
+ * Failures reaching the database throw ImageError('UNAVAILABLE'), so the HTTP
+ * layer answers 503, never a hang or a 500.
+ */
+
+/** An uploaded original, as recorded after a durable write. */
+export interface OriginalRecord {
+  id: string;
+  /** The stored format: jpeg, png, gif, webp, avif or tiff. */
+  format: string;
+  /** Displayed size of the stored original. */
+  width: number;
+  height: number;
+  /** Size of the stored bytes. */
+  bytes: number;
+  /** The key of the bytes in the originals storage. */
+  storageKey: string;
+  uploadedAt: Date;
+}
+
+/** One rendered variant in the render cache. */
+export interface VariantRecord {
+  /** The cache key; unique. Includes every option that changes the bytes. */
+  key: string;
+  originalId: string;
+  format: string;
+  width: number;
+  height: number;
+  bytes: number;
+  renderedAt: Date;
+}
+
+/** Outcome of asking for a token for an id. */
+export type IssueResult = 'issued' | 'exists';
+
+export interface Store {
+  /** Which implementation, for logs and health. */
+  readonly kind: 'sqlite' | 'postgres';
+
+  /** Creates or migrates the schema. Idempotent; safe to call from one process at a time. */
+  migrate(): Promise<void>;
+
+  /** Round-trips to the database; throws UNAVAILABLE when it is unreachable. */
+  ping(): Promise<void>;
+
+  getOriginal(id: string): Promise<OriginalRecord | null>;
+  /** Records an original. Replaces nothing: a second insert of the same id throws. */
+  insertOriginal(record: OriginalRecord): Promise<void>;
+  /** Removes the original's row, its tokens and its variants' rows. Returns the variant keys removed. */
+  deleteOriginal(id: string): Promise<{ deleted: boolean; variantKeys: string[] }>;
+
+  /**
+   * Records a token (only its SHA-256 digest) for an id, valid until `expiresAt`.
+   * 'exists' when a token was already issued for the id, or an original exists.
+   */
+  issueToken(id: string, tokenDigest: Buffer, expiresAt: Date): Promise<IssueResult>;
+  /**
+   * Atomically marks the id's token used when `tokenDigest` matches, it is
+   * unused and unexpired at `now`. Exactly one of many concurrent callers wins.
+   * The digest comparison is a fixed-length equality in the database.
+   */
+  consumeToken(id: string, tokenDigest: Buffer, now: Date): Promise<boolean>;
+  /** Makes a consumed token usable again (the upload failed or was aborted). */
+  releaseToken(id: string, tokenDigest: Buffer): Promise<void>;
+  /** Marks the token's upload as completed (sets uploaded_at); it stays used. */
+  completeToken(id: string, tokenDigest: Buffer, at: Date): Promise<void>;
+
+  getVariant(key: string): Promise<VariantRecord | null>;
+  /** Records a rendered variant; a second insert of the same key is ignored. */
+  insertVariant(record: VariantRecord): Promise<void>;
+  /** Removes all variant rows of an original; returns their keys. */
+  deleteVariantsOf(originalId: string): Promise<string[]>;
+  /**
+   * Removes up to `limit` variant rows rendered before `before` (oldest
+   * first) and returns them, so the caller can delete their objects.
+   */
+  purgeVariantsBefore(before: Date, limit: number): Promise<VariantRecord[]>;
+
+  close(): Promise<void>;
+}
