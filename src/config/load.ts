@@ -1,0 +1,181 @@
+/**
+ * Reads the configuration once: defaults, then config/default.json, then
+ * config/<NODE_ENV>.json (the `config` package's layering), then environment
+ * variables. Validates every value and freezes the result. This is the only
+ * module that reads process.env.
+ */
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { Util } from 'config/lib/util.js';
+import { COMPUTED, SETTINGS, type Setting } from './settings.js';
+import type { Config } from './types.js';
+
+/** A bad setting stops the start; the message names the key and its variable. */
+export class ConfigError extends Error {
+  readonly code = 'BAD_CONFIG';
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadOptions {
+  /** Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Defaults to NODE_CONFIG_DIR or ./config. */
+  configDir?: string;
+  /** Values by file key (e.g. `{ 'constraints.max_width': 100 }`), applied last; for tests and tools. */
+  overrides?: Record<string, unknown>;
+  /** Cores to plan for; defaults to availableParallelism(). */
+  cores?: number;
+}
+
+function readPath(object: unknown, key: string): unknown {
+  let current = object;
+  for (const part of key.split('.')) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<string, unknown>)[part];
+  }
+  return current;
+}
+
+function describe(setting: Setting, from: string): string {
+  return `${setting.key} (${from === 'env' ? `environment variable ${setting.env}` : `config key, or ${setting.env}`})`;
+}
+
+/** Converts and checks one raw value. Environment values arrive as strings. */
+function coerce(setting: Setting, raw: unknown, from: 'env' | 'file'): unknown {
+  const fail = (what: string): never => {
+    throw new ConfigError(setting.key, `Expected ${what} for ${describe(setting, from)} but received ${JSON.stringify(raw)}`);
+  };
+  switch (setting.type) {
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      return fail('true or false');
+    }
+    case 'int':
+    case 'number': {
+      const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+      const integer = setting.type === 'int';
+      const range = `between ${setting.min ?? '-inf'} and ${setting.max ?? 'inf'}`;
+      if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+        return fail(integer ? `an integer ${range}` : `a number ${range}`);
+      }
+      if ((setting.min !== undefined && value < setting.min) || (setting.max !== undefined && value > setting.max)) {
+        return fail(integer ? `an integer ${range}` : `a number ${range}`);
+      }
+      return value;
+    }
+    case 'string':
+    case 'secret':
+      if (typeof raw !== 'string' || raw === '') return fail('a non-empty string');
+      return raw;
+  }
+}
+
+/** Resolves every setting to a value (or undefined) by its file key. */
+function resolveValues(env: NodeJS.ProcessEnv, fileConfig: unknown, overrides: Record<string, unknown>): Map<string, unknown> {
+  const values = new Map<string, unknown>();
+  for (const setting of SETTINGS) {
+    let value: unknown = setting.default === COMPUTED ? undefined : setting.default;
+    const fromFile = readPath(fileConfig, setting.key);
+    if (fromFile !== undefined && fromFile !== null) value = coerce(setting, fromFile, 'file');
+    const fromEnv = env[setting.env];
+    if (fromEnv !== undefined && fromEnv !== '') value = coerce(setting, fromEnv, 'env');
+    if (setting.key in overrides) value = overrides[setting.key] === undefined ? undefined : coerce(setting, overrides[setting.key], 'file');
+    values.set(setting.key, value);
+  }
+  return values;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Loads, validates and freezes the configuration. Throws ConfigError naming the bad key. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const configDir = options.configDir ?? env.NODE_CONFIG_DIR ?? path.resolve('config');
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  const fileConfig = Util.loadFileConfigs({ configDir, nodeEnv: [nodeEnv], skipConfigSources: true }).config as unknown;
+  const v = resolveValues(env, fileConfig, options.overrides ?? {});
+  const get = <T>(key: string) => v.get(key) as T;
+
+  const cores = options.cores ?? availableParallelism();
+  const workers = get<number | undefined>('workers') ?? (cores >= 2 ? 2 : 1);
+  const poolSize = get<number | undefined>('pool.size') ?? Math.max(1, Math.floor(cores / workers));
+  const dataDir = path.resolve(get<string>('data_dir'));
+  const bucket = get<string | undefined>('aws.bucket');
+  const pgHost = get<string | undefined>('postgresql.host');
+  const maxWidth = get<number>('constraints.max_width');
+
+  const config: Config = {
+    nodeEnv,
+    configDir,
+    port: get('port'),
+    listenAddress: get('listen_address'),
+    workers,
+    pool: {
+      size: poolSize,
+      queueLimit: get<number | undefined>('pool.queue_limit') ?? Math.max(8, poolSize * poolSize),
+      timeoutMs: get('timeout.conversion'),
+      vipsConcurrency: get('vips_concurrency'),
+    },
+    dataDir,
+    originalsDir: path.resolve(get<string | undefined>('originals_dir') ?? path.join(dataDir, 'originals')),
+    cacheDir: path.resolve(get<string | undefined>('cache_dir') ?? path.join(dataDir, 'cache')),
+    tempDir: path.join(dataDir, 'tmp'),
+    sqlitePath: path.join(dataDir, 'iaas.sqlite'),
+    database:
+      get<string | undefined>('database_url') || pgHost
+        ? {
+            url: get('database_url'),
+            user: get('postgresql.user'),
+            password: get('postgresql.password'),
+            host: pgHost,
+            port: get('postgresql.port'),
+            database: get('postgresql.database'),
+          }
+        : undefined,
+    s3: bucket
+      ? {
+          bucket,
+          region: get('aws.region'),
+          accessKeyId: get('aws.access_key'),
+          secretAccessKey: get('aws.secret_key'),
+          endpoint: get('aws.endpoint'),
+          cacheHost: get('aws.cache_host'),
+          storeOriginals: get('aws.store_originals'),
+        }
+      : undefined,
+    allowIndexing: get('allow_indexing'),
+    constraints: {
+      maxWidth,
+      maxHeight: get('constraints.max_height'),
+      maxInputPixels: Math.round(get<number>('constraints.max_input') * 1_000_000),
+      maxOnDiskPixels: Math.round(get<number>('constraints.max_on_disk') * 1_000_000),
+    },
+    maxUploadBytes: get('max_upload_bytes'),
+    log: { debug: get('log.debug'), info: get('log.info'), warn: get('log.warn'), error: get('log.error') },
+    redirectCacheTimeout: get('redirect_cache_timeout'),
+    webp: { allowDynamicSwitch: get('webp.allow_dynamic_switch'), allowOptIn: get('webp.allow_opt_in') },
+    secret: get('secret'),
+    freshness: get('freshness'),
+    blurSigma: get('blur_sigma'),
+    tokenTtlSeconds: get('token_ttl_seconds'),
+    metricsPort: get('metrics_port'),
+    shutdownGraceMs: get('shutdown_grace_ms'),
+    statsIntervalMs: get('stats_interval_ms'),
+    lruEntries: get('lru_entries'),
+  };
+  return deepFreeze(config);
+}

@@ -1,0 +1,70 @@
+/**
+ * Every setting: its config-file key (the original service's names), its
+ * environment variable, its type, default and meaning. This table is the one
+ * source for loading, validation and the README's config table.
+ */
+
+export type SettingType = 'int' | 'number' | 'bool' | 'string' | 'secret';
+
+export interface Setting {
+  /** Dotted key in config/default.json, e.g. `constraints.max_width`. */
+  key: string;
+  /** The environment variable that overrides it. */
+  env: string;
+  type: SettingType;
+  /** The default, or a description of a computed default. */
+  default: string | number | boolean | undefined;
+  min?: number;
+  max?: number;
+  doc: string;
+}
+
+/** Defaults that depend on the machine or on other settings are marked `computed`. */
+export const COMPUTED = 'computed';
+
+export const SETTINGS: readonly Setting[] = [
+  { key: 'port', env: 'PORT', type: 'int', default: 1337, min: 0, max: 65535, doc: 'HTTP port every cluster worker listens on (0 picks a free port).' },
+  { key: 'listen_address', env: 'LISTEN_ADDRESS', type: 'string', default: '0.0.0.0', doc: 'Address to listen on.' },
+  { key: 'workers', env: 'WORKERS', type: 'int', default: COMPUTED, min: 1, max: 256, doc: 'Cluster worker processes (default: 2 on 2+ cores, else 1).' },
+  { key: 'pool.size', env: 'POOL_SIZE', type: 'int', default: COMPUTED, min: 1, max: 256, doc: 'Render threads per worker process (default: cores / WORKERS, at least 1).' },
+  { key: 'pool.queue_limit', env: 'QUEUE_LIMIT', type: 'int', default: COMPUTED, min: 0, max: 100000, doc: 'Renders waiting per worker before 503 (default: POOL_SIZE squared, at least 8).' },
+  { key: 'timeout.conversion', env: 'RENDER_TIMEOUT_MS', type: 'int', default: 10000, min: 0, max: 600000, doc: 'Longest render in ms; past it the render is killed and the client gets 504. 0 = none.' },
+  { key: 'vips_concurrency', env: 'VIPS_CONCURRENCY', type: 'int', default: 1, min: 1, max: 64, doc: 'libvips threads per image.' },
+  { key: 'data_dir', env: 'DATA_DIR', type: 'string', default: './data', doc: 'Folder for the embedded defaults: SQLite file, originals, render cache, temp files.' },
+  { key: 'originals_dir', env: 'ORIGINALS_DIR', type: 'string', default: COMPUTED, doc: 'Folder of local originals (default: DATA_DIR/originals).' },
+  { key: 'cache_dir', env: 'CACHE_DIR', type: 'string', default: COMPUTED, doc: 'Folder of the local render cache (default: DATA_DIR/cache).' },
+  { key: 'database_url', env: 'DATABASE_URL', type: 'secret', default: undefined, doc: 'PostgreSQL URL; when set (or postgresql.host), PostgreSQL replaces SQLite.' },
+  { key: 'postgresql.user', env: 'POSTGRESQL_USER', type: 'string', default: undefined, doc: 'PostgreSQL user (the original config keys).' },
+  { key: 'postgresql.password', env: 'POSTGRESQL_PASSWORD', type: 'secret', default: undefined, doc: 'PostgreSQL password.' },
+  { key: 'postgresql.host', env: 'POSTGRESQL_HOST', type: 'string', default: undefined, doc: 'PostgreSQL host.' },
+  { key: 'postgresql.port', env: 'POSTGRESQL_PORT', type: 'int', default: 5432, min: 1, max: 65535, doc: 'PostgreSQL port.' },
+  { key: 'postgresql.database', env: 'POSTGRESQL_DATABASE', type: 'string', default: undefined, doc: 'PostgreSQL database.' },
+  { key: 'aws.access_key', env: 'AWS_ACCESS_KEY_ID', type: 'secret', default: undefined, doc: 'S3 access key. S3 is used when aws.bucket is set.' },
+  { key: 'aws.secret_key', env: 'AWS_SECRET_ACCESS_KEY', type: 'secret', default: undefined, doc: 'S3 secret key.' },
+  { key: 'aws.region', env: 'AWS_REGION', type: 'string', default: 'us-east-1', doc: 'S3 region.' },
+  { key: 'aws.bucket', env: 'S3_BUCKET', type: 'string', default: undefined, doc: 'S3 bucket of the render cache (and of originals with aws.store_originals).' },
+  { key: 'aws.cache_host', env: 'CACHE_HOST', type: 'string', default: undefined, doc: 'Host that cache hits redirect to (a CDN); default: the bucket URL.' },
+  { key: 'aws.endpoint', env: 'S3_ENDPOINT', type: 'string', default: undefined, doc: 'Endpoint of an S3-compatible store (path-style addressing).' },
+  { key: 'aws.store_originals', env: 'S3_STORE_ORIGINALS', type: 'bool', default: false, doc: 'Keep originals in S3 too, so several machines share them.' },
+  { key: 'allow_indexing', env: 'ALLOW_INDEXING', type: 'bool', default: false, doc: 'robots.txt allows (true) or disallows (false) all crawling.' },
+  { key: 'constraints.max_width', env: 'MAX_WIDTH', type: 'int', default: 2048, min: 1, max: 16383, doc: 'Widest rendered image; wider requests get a 303 to the in-bounds URL.' },
+  { key: 'constraints.max_height', env: 'MAX_HEIGHT', type: 'int', default: 2048, min: 1, max: 16383, doc: 'Tallest rendered image.' },
+  { key: 'constraints.max_input', env: 'MAX_INPUT_MEGAPIXELS', type: 'number', default: 50, min: 0.001, max: 1000, doc: 'Megapixels an input may declare (all frames); more is refused (413 on upload).' },
+  { key: 'constraints.max_on_disk', env: 'MAX_ON_DISK_MEGAPIXELS', type: 'number', default: 40, min: 0.001, max: 1000, doc: 'Megapixels an original is stored at; larger uploads are downscaled.' },
+  { key: 'max_upload_bytes', env: 'MAX_UPLOAD_BYTES', type: 'int', default: 25 * 1024 * 1024, min: 1, max: 2 ** 40, doc: 'Largest upload body in bytes (413 beyond, connection closed).' },
+  { key: 'log.debug', env: 'LOG_DEBUG', type: 'bool', default: false, doc: 'Log debug lines.' },
+  { key: 'log.info', env: 'LOG_INFO', type: 'bool', default: true, doc: 'Log info lines (one per request).' },
+  { key: 'log.warn', env: 'LOG_WARN', type: 'bool', default: true, doc: 'Log warnings.' },
+  { key: 'log.error', env: 'LOG_ERROR', type: 'bool', default: true, doc: 'Log errors.' },
+  { key: 'redirect_cache_timeout', env: 'REDIRECT_CACHE_TIMEOUT', type: 'int', default: 86400, min: 0, max: 31536000, doc: 'max-age in seconds of a 303 to the cache.' },
+  { key: 'webp.allow_dynamic_switch', env: 'WEBP_ALLOW_DYNAMIC_SWITCH', type: 'bool', default: false, doc: 'Serve WebP to clients whose Accept has image/webp.' },
+  { key: 'webp.allow_opt_in', env: 'WEBP_ALLOW_OPT_IN', type: 'bool', default: false, doc: 'The same, only for requests with ?allow_webp=true.' },
+  { key: 'secret', env: 'SECRET', type: 'secret', default: undefined, doc: 'Shared secret for POST /token and DELETE; when unset, /token is open and DELETE is refused.' },
+  { key: 'freshness', env: 'FRESHNESS', type: 'secret', default: undefined, doc: 'A request with header freshness-token equal to this renders fresh and stores nothing.' },
+  { key: 'blur_sigma', env: 'BLUR_SIGMA', type: 'number', default: 4, min: 0.1, max: 100, doc: 'Gaussian sigma of ?blur=true.' },
+  { key: 'token_ttl_seconds', env: 'TOKEN_TTL_SECONDS', type: 'int', default: 900, min: 1, max: 86400, doc: 'How long an upload token is valid.' },
+  { key: 'metrics_port', env: 'METRICS_PORT', type: 'int', default: undefined, min: 0, max: 65535, doc: 'Serve /metrics on this port (primary process) instead of the public one.' },
+  { key: 'shutdown_grace_ms', env: 'SHUTDOWN_GRACE_MS', type: 'int', default: 10000, min: 0, max: 600000, doc: 'On SIGTERM, how long in-flight requests may take before exit.' },
+  { key: 'stats_interval_ms', env: 'STATS_INTERVAL_MS', type: 'int', default: 300000, min: 1000, max: 86400000, doc: 'Period of the stats log line.' },
+  { key: 'lru_entries', env: 'LRU_ENTRIES', type: 'int', default: 10000, min: 0, max: 10000000, doc: 'Entries in each per-process LRU (original metadata, cache locations).' },
+];

@@ -1,0 +1,59 @@
+/** The validated, frozen configuration every part of iaas receives. */
+
+export interface PoolConfig {
+  size: number;
+  queueLimit: number;
+  timeoutMs: number;
+  vipsConcurrency: number;
+}
+
+export interface DatabaseConfig {
+  url: string | undefined;
+  user: string | undefined;
+  password: string | undefined;
+  host: string | undefined;
+  port: number;
+  database: string | undefined;
+}
+
+export interface S3Config {
+  bucket: string;
+  region: string;
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  endpoint: string | undefined;
+  cacheHost: string | undefined;
+  storeOriginals: boolean;
+}
+
+export interface Config {
+  readonly nodeEnv: string;
+  readonly configDir: string;
+  readonly port: number;
+  readonly listenAddress: string;
+  readonly workers: number;
+  readonly pool: Readonly<PoolConfig>;
+  readonly dataDir: string;
+  readonly originalsDir: string;
+  readonly cacheDir: string;
+  readonly tempDir: string;
+  readonly sqlitePath: string;
+  /** PostgreSQL when set, else SQLite at sqlitePath. */
+  readonly database: Readonly<DatabaseConfig> | undefined;
+  /** S3 render cache (and originals with storeOriginals) when set, else local folders. */
+  readonly s3: Readonly<S3Config> | undefined;
+  readonly allowIndexing: boolean;
+  readonly constraints: Readonly<{ maxWidth: number; maxHeight: number; maxInputPixels: number; maxOnDiskPixels: number }>;
+  readonly maxUploadBytes: number;
+  readonly log: Readonly<{ debug: boolean; info: boolean; warn: boolean; error: boolean }>;
+  readonly redirectCacheTimeout: number;
+  readonly webp: Readonly<{ allowDynamicSwitch: boolean; allowOptIn: boolean }>;
+  readonly secret: string | undefined;
+  readonly freshness: string | undefined;
+  readonly blurSigma: number;
+  readonly tokenTtlSeconds: number;
+  readonly metricsPort: number | undefined;
+  readonly shutdownGraceMs: number;
+  readonly statsIntervalMs: number;
+  readonly lruEntries: number;
+}

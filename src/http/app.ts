@@ -1,0 +1,77 @@
+/**
+ * The uWS application of one worker process: routes, listening on a shared
+ * port (uWS sets SO_REUSEPORT), and a drain that stops accepting and waits
+ * for in-flight work.
+ */
+import type { ImageService } from '../images/service.js';
+import type { Logger } from '../log.js';
+import { Exchange, InFlight } from './exchange.js';
+import { HotFiles } from './files.js';
+import { deleteRoute, getRoute, tokenRoute, uploadRoute, type RouteDeps } from './routes.js';
+import { loadUws, type us_listen_socket } from './uws.js';
+
+export interface HttpAppOptions {
+  service: ImageService;
+  log: Logger;
+  allowIndexing: boolean;
+  maxUploadBytes: number;
+  tempDir: string;
+  /** Bytes of cached files kept in memory. */
+  hotBytes?: number;
+  extraGet?: RouteDeps['extraGet'];
+}
+
+export interface HttpApp {
+  /** Listens; resolves with the bound port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Stops accepting, marks health 503, waits up to `graceMs` for in-flight work. Resolves true when drained. */
+  drain(graceMs: number): Promise<boolean>;
+  readonly inflight: InFlight;
+}
+
+export function createHttpApp(options: HttpAppOptions): HttpApp {
+  const uws = loadUws();
+  const app = uws.App();
+  const inflight = new InFlight();
+  let draining = false;
+  let listenSocket: us_listen_socket | undefined;
+  const deps: RouteDeps = {
+    service: options.service,
+    log: options.log,
+    inflight,
+    hot: new HotFiles(options.hotBytes ?? 64 * 1024 * 1024),
+    allowIndexing: options.allowIndexing,
+    maxUploadBytes: options.maxUploadBytes,
+    tempDir: options.tempDir,
+    draining: () => draining,
+    ...(options.extraGet ? { extraGet: options.extraGet } : {}),
+  };
+  app.get('/*', getRoute(deps, 'GET'));
+  app.head('/*', getRoute(deps, 'HEAD'));
+  app.post('/token', tokenRoute(deps));
+  app.post('/*', uploadRoute(deps));
+  app.del('/*', deleteRoute(deps));
+  app.any('/*', (res, req) => {
+    const exchange = new Exchange(res, req.getCaseSensitiveMethod(), req.getUrl(), options.log, inflight);
+    exchange.json(405, { error: 'Method not allowed', code: 'BAD_REQUEST' }, { Allow: 'GET, HEAD, POST, DELETE' });
+  });
+
+  return {
+    inflight,
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        app.listen(host, port, (socket) => {
+          if (!socket) return reject(new Error(`iaas: cannot listen on ${host}:${port}`));
+          listenSocket = socket;
+          resolve(uws.us_socket_local_port(socket));
+        });
+      });
+    },
+    async drain(graceMs) {
+      draining = true;
+      if (listenSocket) uws.us_listen_socket_close(listenSocket);
+      listenSocket = undefined;
+      return inflight.idle(graceMs);
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * The use cases, composed over interfaces: no uWS, no SQL, no AWS in here.
+ * The HTTP layer calls these; tests can call them without a server.
+ */
+import type { VariantRequest } from '../options/parse.js';
+import { Originals } from './originals.js';
+import { deleteImage } from './purge.js';
+import { issueToken } from './tokens.js';
+import type { ImageDeps, ImageReply, RequestContext } from './types.js';
+import { upload, type UploadInput, type UploadResult } from './upload.js';
+import { Variants } from './variants.js';
+
+export interface ImageService {
+  /** GET/HEAD of an image URL. */
+  get(request: VariantRequest, context: RequestContext): Promise<ImageReply>;
+  /** POST /token. */
+  issueToken(body: { id?: unknown; secret?: unknown }): Promise<string>;
+  /** POST /{id}: the body is already in a temp file. */
+  upload(input: UploadInput): Promise<UploadResult>;
+  /** DELETE /{id}. */
+  delete(id: string, secret: string): Promise<{ variants: number }>;
+  /** Throws UNAVAILABLE when the database is unreachable. */
+  health(): Promise<void>;
+}
+
+export function createImageService(deps: ImageDeps): ImageService {
+  const originals = new Originals(deps.store, deps.originals, deps.config.lruEntries);
+  const variants = new Variants(deps, originals);
+  const tokenDeps = {
+    store: deps.store,
+    secret: deps.config.secret,
+    ttlSeconds: deps.config.tokenTtlSeconds,
+    ...(deps.events ? { events: deps.events } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  };
+  return {
+    get: (request, context) => variants.get(request, context),
+    issueToken: (body) => issueToken(tokenDeps, body),
+    upload: (input) => upload(deps, originals, input),
+    async delete(id, secret) {
+      const result = await deleteImage(deps, originals, id, secret);
+      variants.forgetPrefix(id);
+      return result;
+    },
+    health: () => deps.store.ping(),
+  };
+}

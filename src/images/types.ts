@@ -1,0 +1,48 @@
+/** What the use cases need (interfaces only) and what they answer. */
+import type { Config } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { RenderPool } from '../render/pool.js';
+import type { ObjectStorage } from '../storage/types.js';
+import type { Store } from '../store/types.js';
+
+/** Counters the use cases report; metrics.ts implements them with prom-client. */
+export interface ImageEvents {
+  cache(outcome: 'hit' | 'miss' | 'redirect'): void;
+  render(format: string, fit: string, seconds: number): void;
+  upload(bytes: number): void;
+  token(event: 'issued' | 'consumed'): void;
+}
+
+export const NO_EVENTS: ImageEvents = { cache() {}, render() {}, upload() {}, token() {} };
+
+export interface ImageDeps {
+  config: Config;
+  store: Store;
+  /** Where originals live (a folder, or S3 with aws.store_originals). */
+  originals: ObjectStorage;
+  /** The render cache (a folder, or S3). */
+  cache: ObjectStorage;
+  pool: RenderPool;
+  log: Logger;
+  events?: ImageEvents;
+  now?: () => Date;
+}
+
+/** Headers for an image answer; the HTTP layer adds the common ones. */
+export type Headers = Record<string, string>;
+
+/** What the HTTP layer writes for an image request. */
+export type ImageReply =
+  | { type: 'redirect'; location: string; headers: Headers }
+  | { type: 'file'; path: string; size: number; contentType: string; headers: Headers }
+  | { type: 'bytes'; data: Uint8Array; contentType: string; headers: Headers; after?: () => Promise<void> }
+  | { type: 'head'; contentType: string; size?: number; headers: Headers };
+
+/** The per-request facts the use cases need, copied out of the HTTP request. */
+export interface RequestContext {
+  method: 'GET' | 'HEAD';
+  accept: string;
+  freshnessToken: string;
+  /** The raw query string, kept for redirects. */
+  query: string;
+}

@@ -1,0 +1,152 @@
+/**
+ * The cluster: the primary reads the config once, migrates the schema once,
+ * forks WORKERS processes that all listen on one port, respawns a crashed
+ * worker with backoff, and drains everything on SIGTERM.
+ *
+ *   node dist/src/main.js        (npm start, iaas start)
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { rm, mkdir } from 'node:fs/promises';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig } from './config/load.js';
+import type { Config } from './config/types.js';
+import { createLogger, type Logger } from './log.js';
+import { loadUws } from './http/uws.js';
+import { startServer, storeFor } from './server.js';
+
+/** Messages between the primary and its workers. */
+type WorkerMessage = { type: 'ready'; port: number } | { type: 'shutdown' };
+
+const BACKOFF_START_MS = 100;
+const BACKOFF_MAX_MS = 5_000;
+/** A worker that lived this long resets the backoff. */
+const STABLE_MS = 10_000;
+
+async function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** Creates or migrates the schema, once, before any worker starts. */
+export async function migrate(config: Config): Promise<void> {
+  const store = storeFor(config);
+  try {
+    await store.migrate();
+  } finally {
+    await store.close();
+  }
+}
+
+async function runPrimary(config: Config, log: Logger): Promise<void> {
+  // Fail before forking: a worker on the JS fallback would break SO_REUSEPORT silently.
+  loadUws();
+  await migrate(config);
+  await mkdir(config.tempDir, { recursive: true });
+  // Temp files of a previous run are abandoned uploads.
+  await rm(config.tempDir, { recursive: true, force: true });
+  await mkdir(config.tempDir, { recursive: true });
+  const port = config.port === 0 ? await freePort(config.listenAddress) : config.port;
+  // Workers run this module whichever entry (npm start, iaas start) launched the primary.
+  cluster.setupPrimary({ exec: fileURLToPath(import.meta.url), args: [] });
+  let stopping = false;
+  let backoff = BACKOFF_START_MS;
+  const bornAt = new Map<number, number>();
+  let announced = false;
+
+  const fork = (): Worker => {
+    const worker = cluster.fork({ PORT: String(port), IAAS_CLUSTER_WORKER: '1' });
+    bornAt.set(worker.id, Date.now());
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'ready' && !announced) {
+        announced = true;
+        log.info({ port: message.port, workers: config.workers, pool: config.pool }, 'iaas listening');
+      }
+    });
+    return worker;
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    const lived = Date.now() - (bornAt.get(worker.id) ?? Date.now());
+    bornAt.delete(worker.id);
+    if (stopping) return;
+    if (lived > STABLE_MS) backoff = BACKOFF_START_MS;
+    log.error({ worker: worker.process.pid, code, signal, respawnInMs: backoff }, 'worker exited; respawning');
+    setTimeout(() => !stopping && fork(), backoff);
+    backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
+  });
+
+  for (let i = 0; i < config.workers; i++) fork();
+
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining workers');
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+    for (const worker of workers) worker.send({ type: 'shutdown' } satisfies WorkerMessage);
+    // A worker that ignores the drain is killed after the grace period.
+    const force = setTimeout(() => {
+      for (const worker of workers) worker.process.kill('SIGKILL');
+    }, config.shutdownGraceMs + 2_000);
+    force.unref();
+    let left = workers.length;
+    if (left === 0) process.exit(0);
+    cluster.on('exit', () => {
+      left--;
+      if (left <= 0) {
+        log.info('all workers stopped');
+        process.exit(0);
+      }
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function runWorker(config: Config, log: Logger): Promise<void> {
+  const server = await startServer(config, { log });
+  process.send?.({ type: 'ready', port: server.port } satisfies WorkerMessage);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    const drained = await server.close();
+    if (!drained) log.warn('grace period over with requests in flight');
+    process.exit(0);
+  };
+  process.on('message', (message: WorkerMessage) => message.type === 'shutdown' && void stop());
+  // The primary drains workers; a direct SIGTERM (one worker) drains too.
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => {});
+}
+
+/** Entry point of `npm start` and `iaas start`. */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig({ env });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`iaas: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = createLogger(config.log, cluster.isPrimary ? { role: 'primary' } : { role: 'worker' });
+  try {
+    if (cluster.isPrimary) await runPrimary(config, log);
+    else await runWorker(config, log);
+  } catch (error) {
+    log.fatal({ err: error }, (error as Error).message);
+    // Give pino a moment to flush before exiting.
+    setTimeout(() => process.exit(1), 50);
+  }
+}
+
+if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) void main();
