@@ -1,0 +1,76 @@
+/**
+ * iaas/client: builds image URLs the service accepts, for web and app code.
+ * Dependency-free and browser-safe: it imports only the shared URL grammar.
+ *
+ *   import { imageUrl, srcset } from 'iaas/client';
+ *   imageUrl('https://img.example.com', 'photo', { width: 360, height: 360, scale: 2, fit: 'crop' })
+ *   // -> https://img.example.com/photo_360_360_2x.jpg?fit=crop
+ */
+import { FORMAT_EXTENSION, ID_PATTERN, MAX_SCALE, MAX_URL_SIDE, URL_FITS, type UrlFit } from '../options/grammar.js';
+
+export type ClientFormat = keyof typeof FORMAT_EXTENSION;
+
+export interface ImageUrlOptions {
+  /** Box width in CSS pixels. Give both width and height for a sized variant; neither for the original. */
+  width?: number;
+  height?: number;
+  /** Device pixel ratio 1..4, written as `_{n}x`. */
+  scale?: number;
+  fit?: UrlFit;
+  /** Output format; default jpeg. */
+  format?: ClientFormat;
+  /** 0..100 or 'auto' (the default, omitted from the URL). */
+  quality?: number | 'auto';
+  blur?: boolean;
+}
+
+function fail(what: string, name: string, value: unknown): never {
+  throw new TypeError(`Expected ${what} for ${name} but received ${JSON.stringify(value)}`);
+}
+
+function checkSide(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_URL_SIDE) {
+    fail(`an integer between 1 and ${MAX_URL_SIDE}`, name, value);
+  }
+  return value as number;
+}
+
+/** A URL for one image: `{base}/{id}_{w}_{h}[_{n}x].{ext}[?fit=..&quality=..&blur=true]`. */
+export function imageUrl(base: string, id: string, options: ImageUrlOptions = {}): string {
+  if (!ID_PATTERN.test(id)) fail('an id of 1-128 letters, digits, - or _', 'id', id);
+  const format = options.format ?? 'jpeg';
+  if (!(format in FORMAT_EXTENSION)) fail(`one of ${Object.keys(FORMAT_EXTENSION).join(', ')}`, 'format', format);
+  const sized = options.width !== undefined || options.height !== undefined;
+  let name = id;
+  if (sized) {
+    name += `_${checkSide(options.width, 'width')}_${checkSide(options.height, 'height')}`;
+    const scale = options.scale ?? 1;
+    if (!Number.isInteger(scale) || scale < 1 || scale > MAX_SCALE) fail(`an integer from 1 to ${MAX_SCALE}`, 'scale', scale);
+    if (scale > 1) name += `_${scale}x`;
+  } else if (options.scale !== undefined && options.scale !== 1) {
+    fail('a width and a height with a scale', 'scale', options.scale);
+  }
+  const query: string[] = [];
+  if (options.fit !== undefined) {
+    if (!(URL_FITS as readonly string[]).includes(options.fit)) fail(`one of ${URL_FITS.join(', ')}`, 'fit', options.fit);
+    if (options.fit !== 'clip') query.push(`fit=${options.fit}`);
+  }
+  if (options.quality !== undefined && options.quality !== 'auto') {
+    const q = options.quality;
+    if (!Number.isInteger(q) || q < 0 || q > 100) fail('an integer between 0 and 100 or auto', 'quality', q);
+    query.push(`quality=${q}`);
+  }
+  if (options.blur) query.push('blur=true');
+  const root = base.endsWith('/') ? base.slice(0, -1) : base;
+  return `${root}/${name}.${FORMAT_EXTENSION[format]}${query.length ? `?${query.join('&')}` : ''}`;
+}
+
+/** `srcset` candidates at 1x, 2x and 3x (or `scales`), in the `_{n}x` form. */
+export function srcset(
+  base: string,
+  id: string,
+  options: Omit<ImageUrlOptions, 'scale'> & { width: number; height: number },
+  scales: readonly number[] = [1, 2, 3],
+): string {
+  return scales.map((scale) => `${imageUrl(base, id, { ...options, scale })} ${scale}x`).join(', ');
+}

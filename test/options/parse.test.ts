@@ -1,0 +1,76 @@
+import t from 'tap';
+import { ImageError } from '../../src/errors.js';
+import { parseIdPath, parseImageRequest } from '../../src/options/parse.js';
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (error) {
+    return error instanceof ImageError ? error.code : 'not an ImageError';
+  }
+}
+
+t.test('parses a variant from the right, so ids may hold underscores', async (t) => {
+  const request = parseImageRequest('/my_photo_100_120.jpg');
+  t.match(request, { id: 'my_photo', kind: 'variant', width: 100, height: 120, scale: 1, format: 'jpeg', fit: 'clip' });
+});
+
+t.test('parses a retina factor', async (t) => {
+  t.match(parseImageRequest('/photo_360_360_2x.png', 'fit=crop'), { id: 'photo', width: 360, height: 360, scale: 2, fit: 'crop', format: 'png' });
+});
+
+t.test('parses an original with each accepted extension', async (t) => {
+  for (const [ext, format] of [['jpg', 'jpeg'], ['jpeg', 'jpeg'], ['jfif', 'jpeg'], ['jpe', 'jpeg'], ['png', 'png'], ['webp', 'webp'], ['avif', 'avif'], ['JPG', 'jpeg']]) {
+    t.match(parseImageRequest(`/photo.${ext}`), { id: 'photo', kind: 'original', format }, ext as string);
+  }
+});
+
+t.test('reads fit, blur, quality, proxy and allow_webp from the query', async (t) => {
+  const request = parseImageRequest('/p_10_10.webp', 'fit=cover&blur=true&quality=55&proxy=true&allow_webp=true&utm=x');
+  t.match(request, { fit: 'cover', blur: true, quality: 55, proxy: true, allowWebp: true, hasFilters: true });
+  t.equal(parseImageRequest('/p_10_10.webp', 'quality=auto').quality, 'auto');
+});
+
+const badPaths: [string, string, string][] = [
+  ['a width of 0', '/photo_0_100.jpg', 'BAD_OPTION'],
+  ['a negative width', '/photo_-5_100.jpg', 'BAD_OPTION'],
+  ['NaN', '/photo_NaN_100.jpg', 'BAD_OPTION'],
+  ['1e9', '/photo_1e9_100.jpg', 'BAD_OPTION'],
+  ['a fractional size', '/photo_10.5_100.jpg', 'BAD_OPTION'],
+  ['a huge size', '/photo_100001_100.jpg', 'BAD_OPTION'],
+  ['a 0x factor', '/photo_10_10_0x.jpg', 'BAD_OPTION'],
+  ['a 9x factor', '/photo_10_10_9x.jpg', 'BAD_OPTION'],
+  ['an unknown extension', '/photo_10_10.bmp', 'BAD_OPTION'],
+  ['a traversal', '/../x.jpg', 'BAD_REQUEST'],
+  ['an encoded traversal', '/%2e%2e%2fx.jpg', 'BAD_REQUEST'],
+  ['a NUL in the id', '/pho\u0000to.jpg', 'BAD_REQUEST'],
+  ['a nested path', '/a/b.jpg', 'BAD_REQUEST'],
+  ['no extension', '/photo', 'BAD_REQUEST'],
+  ['a 10 KB id', `/${'a'.repeat(10_240)}.jpg`, 'BAD_REQUEST'],
+  ['an id of 129 characters', `/${'a'.repeat(129)}.jpg`, 'BAD_REQUEST'],
+];
+for (const [what, path, code] of badPaths) {
+  t.test(`rejects ${what} with ${code}`, async (t) => {
+    t.equal(codeOf(() => parseImageRequest(path)), code);
+  });
+}
+
+const badQueries: [string, string][] = [
+  ['quality=101', 'quality=101'],
+  ['quality=-1', 'quality=-1'],
+  ['an unknown fit', 'fit=stretch'],
+  ['a duplicate fit', 'fit=crop&fit=clip'],
+  ['blur=maybe', 'blur=maybe'],
+];
+for (const [what, query] of badQueries) {
+  t.test(`rejects ${what} with BAD_OPTION`, async (t) => {
+    t.equal(codeOf(() => parseImageRequest('/photo_10_10.jpg', query)), 'BAD_OPTION');
+  });
+}
+
+t.test('parses upload and delete paths with or without an extension', async (t) => {
+  t.equal(parseIdPath('/photo'), 'photo');
+  t.equal(parseIdPath('/photo.jpg'), 'photo');
+  t.equal(codeOf(() => parseIdPath('/../etc')), 'BAD_REQUEST');
+});
