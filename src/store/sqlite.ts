@@ -1,0 +1,278 @@
+/**
+ * The embedded store: one SQLite file, shared by every process of a cluster.
+ *
+ * better-sqlite3 is synchronous; the methods wrap it in promises to satisfy
+ * the Store interface, and each call is short (indexed single-row statements).
+ * Cross-process safety comes from SQLite itself: every write is one statement
+ * (atomic, holding the write lock from its first step) or a BEGIN IMMEDIATE
+ * transaction, and busy_timeout makes a second writer wait instead of fail.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { closedError, storeError } from './errors.js';
+import { migrateSqlite } from './migrations.js';
+import type { IssueResult, OriginalRecord, Store, VariantRecord } from './types.js';
+
+/** Options of {@link createSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** The database file; its folder is created when missing. */
+  path: string;
+}
+
+/** How long a writer waits for another process' write lock before failing with UNAVAILABLE. */
+const BUSY_TIMEOUT_MS = 5000;
+
+interface OriginalRow {
+  id: string;
+  format: string;
+  width: number;
+  height: number;
+  bytes: number;
+  storage_key: string;
+  uploaded_at: string;
+}
+
+interface VariantRow {
+  key: string;
+  original_id: string;
+  format: string;
+  width: number;
+  height: number;
+  bytes: number;
+  rendered_at: string;
+}
+
+/**
+ * Opens (creating when missing) the SQLite database at `options.path`. Throws
+ * ImageError('UNAVAILABLE') when the file cannot be opened.
+ */
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  return new SqliteStore(open(options.path));
+}
+
+function open(file: string): Database.Database {
+  const inMemory = file === ':memory:' || file === '';
+  if (!inMemory) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  let db: Database.Database | undefined;
+  try {
+    // The constructor's timeout is sqlite3_busy_timeout; it must be in place
+    // before the journal_mode change below, which needs a brief exclusive lock.
+    db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+    // WAL lets readers in any process proceed while one process writes.
+    db.pragma('journal_mode = WAL');
+    // FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power
+    // loss, and this file records acknowledged uploads and one-time tokens; a
+    // lost commit would 404 an upload the client was told succeeded, or make
+    // a spent token usable again. The cost is one fsync per write.
+    db.pragma('synchronous = FULL');
+    return db;
+  } catch (error) {
+    db?.close();
+    throw storeError(error);
+  }
+}
+
+function toIso(date: Date): string {
+  return date.toISOString();
+}
+
+function toOriginal(row: OriginalRow): OriginalRecord {
+  return {
+    id: row.id,
+    format: row.format,
+    width: row.width,
+    height: row.height,
+    bytes: row.bytes,
+    storageKey: row.storage_key,
+    uploadedAt: new Date(row.uploaded_at),
+  };
+}
+
+function toVariant(row: VariantRow): VariantRecord {
+  return {
+    key: row.key,
+    originalId: row.original_id,
+    format: row.format,
+    width: row.width,
+    height: row.height,
+    bytes: row.bytes,
+    renderedAt: new Date(row.rendered_at),
+  };
+}
+
+class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly #db: Database.Database;
+  /** Prepared lazily: the tables do not exist before the first migrate(). */
+  readonly #statements = new Map<string, Database.Statement>();
+  #closed = false;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  #prepare(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  async #run<T>(work: () => T): Promise<T> {
+    if (this.#closed) throw closedError();
+    try {
+      return work();
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
+
+  migrate(): Promise<void> {
+    return this.#run(() => migrateSqlite(this.#db));
+  }
+
+  async ping(): Promise<void> {
+    await this.#run(() => this.#prepare('SELECT 1').get());
+  }
+
+  getOriginal(id: string): Promise<OriginalRecord | null> {
+    return this.#run(() => {
+      const row = this.#prepare('SELECT * FROM originals WHERE id = ?').get(id) as OriginalRow | undefined;
+      return row === undefined ? null : toOriginal(row);
+    });
+  }
+
+  async insertOriginal(record: OriginalRecord): Promise<void> {
+    await this.#run(() =>
+      this.#prepare(
+        `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        record.id,
+        record.format,
+        record.width,
+        record.height,
+        record.bytes,
+        record.storageKey,
+        toIso(record.uploadedAt),
+      ),
+    );
+  }
+
+  deleteOriginal(id: string): Promise<{ deleted: boolean; variantKeys: string[] }> {
+    return this.#run(() =>
+      this.#db
+        .transaction(() => {
+          const keys = this.#prepare('DELETE FROM images WHERE original_id = ? RETURNING key').all(id) as {
+            key: string;
+          }[];
+          this.#prepare('DELETE FROM tokens WHERE id = ?').run(id);
+          const removed = this.#prepare('DELETE FROM originals WHERE id = ?').run(id);
+          return { deleted: removed.changes > 0, variantKeys: keys.map((row) => row.key).sort() };
+        })
+        .immediate(),
+    );
+  }
+
+  issueToken(id: string, tokenDigest: Buffer, expiresAt: Date): Promise<IssueResult> {
+    return this.#run(() => {
+      // One statement, so the originals check and the insert share the write lock.
+      const result = this.#prepare(
+        `INSERT INTO tokens (id, digest, expires_at, used, issued_at)
+         SELECT @id, @digest, @expiresAt, 0, @issuedAt
+         WHERE NOT EXISTS (SELECT 1 FROM originals WHERE id = @id)
+         ON CONFLICT (id) DO NOTHING`,
+      ).run({ id, digest: tokenDigest, expiresAt: toIso(expiresAt), issuedAt: toIso(new Date()) });
+      return result.changes === 1 ? 'issued' : 'exists';
+    });
+  }
+
+  consumeToken(id: string, tokenDigest: Buffer, now: Date): Promise<boolean> {
+    return this.#run(() => {
+      const row = this.#prepare(
+        `UPDATE tokens SET used = 1
+         WHERE id = ? AND digest = ? AND used = 0 AND expires_at > ?
+         RETURNING id`,
+      ).get(id, tokenDigest, toIso(now));
+      return row !== undefined;
+    });
+  }
+
+  async releaseToken(id: string, tokenDigest: Buffer): Promise<void> {
+    await this.#run(() =>
+      this.#prepare('UPDATE tokens SET used = 0 WHERE id = ? AND digest = ? AND uploaded_at IS NULL').run(
+        id,
+        tokenDigest,
+      ),
+    );
+  }
+
+  async completeToken(id: string, tokenDigest: Buffer, at: Date): Promise<void> {
+    // used = 1 too, so a completed token can never be consumed; the first completion time is kept.
+    await this.#run(() =>
+      this.#prepare(
+        'UPDATE tokens SET used = 1, uploaded_at = coalesce(uploaded_at, ?) WHERE id = ? AND digest = ?',
+      ).run(toIso(at), id, tokenDigest),
+    );
+  }
+
+  getVariant(key: string): Promise<VariantRecord | null> {
+    return this.#run(() => {
+      const row = this.#prepare('SELECT * FROM images WHERE key = ?').get(key) as VariantRow | undefined;
+      return row === undefined ? null : toVariant(row);
+    });
+  }
+
+  async insertVariant(record: VariantRecord): Promise<void> {
+    await this.#run(() =>
+      this.#prepare(
+        `INSERT INTO images (key, original_id, format, width, height, bytes, rendered_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (key) DO NOTHING`,
+      ).run(
+        record.key,
+        record.originalId,
+        record.format,
+        record.width,
+        record.height,
+        record.bytes,
+        toIso(record.renderedAt),
+      ),
+    );
+  }
+
+  deleteVariantsOf(originalId: string): Promise<string[]> {
+    return this.#run(() => {
+      const rows = this.#prepare('DELETE FROM images WHERE original_id = ? RETURNING key').all(originalId) as {
+        key: string;
+      }[];
+      return rows.map((row) => row.key).sort();
+    });
+  }
+
+  purgeVariantsBefore(before: Date, limit: number): Promise<VariantRecord[]> {
+    return this.#run(() => {
+      // A negative LIMIT means "no limit" in SQLite; the contract means none.
+      if (!(limit >= 1)) return [];
+      const rows = this.#prepare(
+        `DELETE FROM images WHERE key IN (
+           SELECT key FROM images WHERE rendered_at < ? ORDER BY rendered_at, key LIMIT ?
+         ) RETURNING *`,
+      ).all(toIso(before), Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER)) as VariantRow[];
+      // RETURNING order is unspecified.
+      return rows
+        .map(toVariant)
+        .sort((a, b) => a.renderedAt.getTime() - b.renderedAt.getTime() || (a.key < b.key ? -1 : 1));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#statements.clear();
+    this.#db.close();
+  }
+}

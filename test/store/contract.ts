@@ -1,0 +1,295 @@
+/**
+ * The one behaviour both stores promise. sqlite.test.ts and postgres.test.ts
+ * run it against their own database; each test uses fresh random ids, so
+ * tests never see each other's rows, and date ranges far in the past for
+ * the purge tests, which delete by date.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type tap from 'tap';
+import type { OriginalRecord, Store, VariantRecord } from '../../src/store/index.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
+
+/** Every migration version, in order: what schema_migrations holds after migrate(). */
+export const VERSIONS = MIGRATIONS.map((migration) => migration.version);
+
+/** A tap test (the root `t` or a subtest). */
+export type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
+
+/** Raw SQL on the store's database, through the driver directly (no parameters). */
+export type RawSql = (text: string) => Promise<{ rows: Record<string, unknown>[]; changes: number }>;
+
+const MINUTE = 60_000;
+
+function unique(label: string): string {
+  return `${label}-${randomBytes(6).toString('hex')}`;
+}
+
+function digestOf(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+function original(id: string, overrides: Partial<OriginalRecord> = {}): OriginalRecord {
+  return {
+    id,
+    format: 'jpeg',
+    width: 800,
+    height: 600,
+    bytes: 123_456,
+    storageKey: `originals/${id}`,
+    uploadedAt: new Date('2024-05-06T07:08:09.123Z'),
+    ...overrides,
+  };
+}
+
+function variant(
+  key: string,
+  originalId: string,
+  renderedAt: Date,
+  overrides: Partial<VariantRecord> = {},
+): VariantRecord {
+  return { key, originalId, format: 'webp', width: 200, height: 150, bytes: 4_321, renderedAt, ...overrides };
+}
+
+/** The error code a promise rejects with: 'resolved', the error's `code`, or 'no code'. */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    return typeof code === 'string' ? code : 'no code';
+  }
+}
+
+/**
+ * Runs the contract. `makeStore` opens a store on the database under test
+ * (the contract migrates and closes it); `sql` reaches the same database
+ * without the store, to check what is stored and the documented raw purge.
+ */
+export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: RawSql): void {
+  async function open(t: TapTest): Promise<Store> {
+    const store = await makeStore();
+    t.teardown(() => store.close());
+    await store.migrate();
+    return store;
+  }
+
+  async function issued(store: Store, expiresAt = new Date(Date.now() + MINUTE)) {
+    const id = unique('img');
+    const digest = digestOf(unique('token'));
+    if ((await store.issueToken(id, digest, expiresAt)) !== 'issued') throw new Error('setup: token not issued');
+    return { id, digest };
+  }
+
+  t.test('migrates twice without harm and then answers a ping', async (t) => {
+    const store = await open(t);
+    await store.migrate();
+    await t.resolves(store.ping());
+    const { rows } = await sql('SELECT version FROM schema_migrations ORDER BY version');
+    t.same(
+      rows.map((row) => Number(row.version)),
+      VERSIONS,
+      'each migration recorded once',
+    );
+  });
+
+  t.test('records an original and reads back the same fields', async (t) => {
+    const store = await open(t);
+    const record = original(unique('img'), { bytes: 5_000_000_000 });
+    await store.insertOriginal(record);
+    t.same(await store.getOriginal(record.id), record);
+    t.equal(await store.getOriginal(unique('missing')), null);
+  });
+
+  t.test('refuses a second original with the same id, without calling it UNAVAILABLE', async (t) => {
+    const store = await open(t);
+    const record = original(unique('img'));
+    await store.insertOriginal(record);
+    const code = await codeOf(store.insertOriginal(original(record.id, { width: 1 })));
+    t.not(code, 'resolved');
+    t.not(code, 'UNAVAILABLE');
+    t.equal((await store.getOriginal(record.id))?.width, 800, 'the first record is kept');
+  });
+
+  t.test('issues a token once per id', async (t) => {
+    const store = await open(t);
+    const { id } = await issued(store);
+    t.equal(await store.issueToken(id, digestOf('another'), new Date(Date.now() + MINUTE)), 'exists');
+  });
+
+  t.test('refuses a token for an id that already has an original', async (t) => {
+    const store = await open(t);
+    const record = original(unique('img'));
+    await store.insertOriginal(record);
+    t.equal(await store.issueToken(record.id, digestOf('x'), new Date(Date.now() + MINUTE)), 'exists');
+  });
+
+  t.test('issues the token to exactly one of 20 concurrent issuers', async (t) => {
+    const store = await open(t);
+    const id = unique('img');
+    const expiresAt = new Date(Date.now() + MINUTE);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.issueToken(id, digestOf(`token-${i}`), expiresAt)),
+    );
+    t.equal(results.filter((result) => result === 'issued').length, 1);
+  });
+
+  t.test('stores a token as its 32-byte digest and refuses any other length', async (t) => {
+    const store = await open(t);
+    const { id, digest } = await issued(store);
+    const { rows } = await sql(`SELECT digest FROM tokens WHERE id = '${id}'`);
+    const stored = rows[0]?.digest;
+    t.ok(Buffer.isBuffer(stored) && stored.equals(digest), 'the digest is stored as bytes');
+    const code = await codeOf(store.issueToken(unique('img'), Buffer.alloc(31), new Date(Date.now() + MINUTE)));
+    t.not(code, 'resolved');
+    t.not(code, 'UNAVAILABLE');
+  });
+
+  t.test('consumes a token once with the right digest', async (t) => {
+    const store = await open(t);
+    const { id, digest } = await issued(store);
+    t.equal(await store.consumeToken(id, digest, new Date()), true);
+    t.equal(await store.consumeToken(id, digest, new Date()), false, 'a used token is refused');
+  });
+
+  t.test('gives exactly one of 50 concurrent consumers the token', async (t) => {
+    const store = await open(t);
+    const { id, digest } = await issued(store);
+    const now = new Date();
+    const results = await Promise.all(Array.from({ length: 50 }, () => store.consumeToken(id, digest, now)));
+    t.equal(results.filter(Boolean).length, 1);
+  });
+
+  t.test('refuses a wrong digest and an unknown id', async (t) => {
+    const store = await open(t);
+    const { id, digest } = await issued(store);
+    t.equal(await store.consumeToken(id, digestOf('wrong'), new Date()), false);
+    t.equal(await store.consumeToken(unique('img'), digest, new Date()), false);
+    t.equal(await store.consumeToken(id, digest, new Date()), true, 'the token is still usable');
+  });
+
+  t.test('refuses a token at and after its expiry', async (t) => {
+    const store = await open(t);
+    const expiresAt = new Date(Date.now() + MINUTE);
+    const { id, digest } = await issued(store, expiresAt);
+    t.equal(await store.consumeToken(id, digest, new Date(expiresAt.getTime() + 1)), false);
+    t.equal(await store.consumeToken(id, digest, expiresAt), false, 'expiry is exclusive');
+    t.equal(await store.consumeToken(id, digest, new Date(expiresAt.getTime() - 1)), true);
+  });
+
+  t.test('lets a released token be consumed again', async (t) => {
+    const store = await open(t);
+    const { id, digest } = await issued(store);
+    t.equal(await store.consumeToken(id, digest, new Date()), true);
+    await store.releaseToken(id, digest);
+    t.equal(await store.consumeToken(id, digest, new Date()), true);
+  });
+
+  t.test('ignores a release with the wrong digest', async (t) => {
+    const store = await open(t);
+    const { id, digest } = await issued(store);
+    t.equal(await store.consumeToken(id, digest, new Date()), true);
+    await store.releaseToken(id, digestOf('wrong'));
+    t.equal(await store.consumeToken(id, digest, new Date()), false);
+  });
+
+  t.test('never releases a token whose upload completed', async (t) => {
+    const store = await open(t);
+    const { id, digest } = await issued(store);
+    t.equal(await store.consumeToken(id, digest, new Date()), true);
+    await store.completeToken(id, digest, new Date());
+    await store.releaseToken(id, digest);
+    t.equal(await store.consumeToken(id, digest, new Date()), false);
+    const { rows } = await sql(`SELECT uploaded_at FROM tokens WHERE id = '${id}'`);
+    t.ok(rows[0]?.uploaded_at != null, 'uploaded_at is set');
+  });
+
+  t.test('deletes an original with its token and variants, after which the id can be issued again', async (t) => {
+    const store = await open(t);
+    const { id, digest } = await issued(store);
+    t.equal(await store.consumeToken(id, digest, new Date()), true);
+    await store.insertOriginal(original(id));
+    await store.completeToken(id, digest, new Date());
+    const keys = [`${id}/b`, `${id}/a`, `${id}/c`];
+    for (const key of keys) await store.insertVariant(variant(key, id, new Date()));
+    const other = unique('img');
+    await store.insertVariant(variant(`${other}/a`, other, new Date()));
+
+    t.same(await store.deleteOriginal(id), { deleted: true, variantKeys: [...keys].sort() });
+    t.equal(await store.getOriginal(id), null);
+    t.equal(await store.getVariant(`${id}/a`), null);
+    t.not(await store.getVariant(`${other}/a`), null, "another original's variants stay");
+    t.equal(await store.issueToken(id, digestOf('again'), new Date(Date.now() + MINUTE)), 'issued');
+    t.same(await store.deleteOriginal(id), { deleted: false, variantKeys: [] }, 'a token alone is not an original');
+    const third = await store.issueToken(id, digestOf('third'), new Date(Date.now() + MINUTE));
+    t.equal(third, 'issued', 'but it is removed');
+    await store.deleteVariantsOf(other);
+  });
+
+  t.test('keeps the first variant when the same key is inserted twice', async (t) => {
+    const store = await open(t);
+    const id = unique('img');
+    const first = variant(`${id}/w200`, id, new Date('2024-01-02T03:04:05.678Z'), { bytes: 5_000_000_000 });
+    await store.insertVariant(first);
+    await t.resolves(store.insertVariant({ ...first, width: 1, renderedAt: new Date() }));
+    t.same(await store.getVariant(first.key), first);
+    t.equal(await store.getVariant(unique('missing')), null);
+    await store.deleteVariantsOf(id);
+  });
+
+  t.test('deletes the variants of one original and returns their keys', async (t) => {
+    const store = await open(t);
+    const id = unique('img');
+    const other = unique('img');
+    await store.insertVariant(variant(`${id}/2`, id, new Date()));
+    await store.insertVariant(variant(`${id}/1`, id, new Date()));
+    await store.insertVariant(variant(`${other}/1`, other, new Date()));
+    t.same(await store.deleteVariantsOf(id), [`${id}/1`, `${id}/2`]);
+    t.same(await store.deleteVariantsOf(id), []);
+    t.same(await store.deleteVariantsOf(other), [`${other}/1`]);
+  });
+
+  t.test('purges variants rendered before a date, oldest first, up to the limit', async (t) => {
+    const store = await open(t);
+    const id = unique('img');
+    const day = (n: number) => new Date(Date.UTC(1990, 0, 1 + n, 12));
+    for (const n of [3, 0, 4, 1, 2]) await store.insertVariant(variant(`${id}/day${n}`, id, day(n)));
+    await store.insertVariant(variant(`${id}/later`, id, new Date(Date.UTC(1990, 2, 1))));
+    const cutoff = new Date(Date.UTC(1990, 1, 1));
+
+    t.same(await store.purgeVariantsBefore(cutoff, 0), [], 'limit 0 purges nothing');
+    const first = await store.purgeVariantsBefore(cutoff, 2);
+    t.same(first, [variant(`${id}/day0`, id, day(0)), variant(`${id}/day1`, id, day(1))]);
+    const rest = await store.purgeVariantsBefore(cutoff, 10);
+    t.same(
+      rest.map((record) => record.key),
+      [`${id}/day2`, `${id}/day3`, `${id}/day4`],
+    );
+    t.same(await store.purgeVariantsBefore(cutoff, 10), []);
+    t.not(await store.getVariant(`${id}/later`), null, 'a variant rendered after the date stays');
+    t.same(await store.deleteVariantsOf(id), [`${id}/later`]);
+  });
+
+  t.test('keeps the documented raw purge DELETE FROM images WHERE rendered_at < date working', async (t) => {
+    const store = await open(t);
+    const id = unique('img');
+    await store.insertVariant(variant(`${id}/jan10`, id, new Date('1980-01-10T00:00:00.000Z')));
+    await store.insertVariant(variant(`${id}/jan20`, id, new Date('1980-01-20T23:59:59.999Z')));
+    await store.insertVariant(variant(`${id}/mar01`, id, new Date('1980-03-01T10:00:00.000Z')));
+    const full = await sql(`DELETE FROM images WHERE rendered_at < '1980-02-01T00:00:00.000Z'`);
+    t.equal(full.changes, 2, 'an ISO timestamp literal');
+    t.not(await store.getVariant(`${id}/mar01`), null);
+    const dateOnly = await sql(`DELETE FROM images WHERE rendered_at < '1980-03-02'`);
+    t.equal(dateOnly.changes, 1, 'a date-only literal');
+    t.same(await store.deleteVariantsOf(id), []);
+  });
+
+  t.test('closes idempotently and then reports UNAVAILABLE', async (t) => {
+    const store = await makeStore();
+    await store.migrate();
+    await store.close();
+    await t.resolves(store.close());
+    t.equal(await codeOf(store.ping()), 'UNAVAILABLE');
+    t.equal(await codeOf(store.getOriginal('x')), 'UNAVAILABLE');
+  });
+}
