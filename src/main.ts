@@ -13,6 +13,8 @@ import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
 import { createLogger, type Logger } from './log.js';
 import { loadUws } from './http/uws.js';
+import { createMetrics, routeClass } from './metrics.js';
+import { METRICS_CONTENT_TYPE, metricsText, startPrimaryMetrics } from './metrics-cluster.js';
 import { startServer, storeFor } from './server.js';
 
 /** Messages between the primary and its workers. */
@@ -82,6 +84,9 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
     backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
   });
 
+  const metrics = startPrimaryMetrics(config, log);
+  const metricsPort = await metrics.port;
+  if (metricsPort !== undefined) log.info({ metricsPort }, 'metrics on their own port');
   for (let i = 0; i < config.workers; i++) fork();
 
   const shutdown = (signal: string) => {
@@ -110,7 +115,21 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
 }
 
 async function runWorker(config: Config, log: Logger): Promise<void> {
-  const server = await startServer(config, { log });
+  const metrics = createMetrics();
+  const server = await startServer(config, {
+    log,
+    events: metrics.events,
+    observe: (method, path, status) => metrics.request(routeClass(method, path), status),
+    // With METRICS_PORT the primary serves them; otherwise they are public here.
+    ...(config.metricsPort === undefined
+      ? {
+          extraGet: {
+            '/metrics': async (exchange) => exchange.send(200, { 'Content-Type': METRICS_CONTENT_TYPE }, await metricsText()),
+          },
+        }
+      : {}),
+  });
+  metrics.watchPool(server.pool);
   process.send?.({ type: 'ready', port: server.port } satisfies WorkerMessage);
   let stopping = false;
   const stop = async () => {

@@ -31,6 +31,7 @@ export interface ServerOptions {
   log?: Logger;
   events?: ImageEvents;
   extraGet?: RouteDeps['extraGet'];
+  observe?: RouteDeps['observe'];
 }
 
 /** The store the config asks for: PostgreSQL when configured, else SQLite in DATA_DIR. */
@@ -91,6 +92,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     maxUploadBytes: config.maxUploadBytes,
     tempDir: config.tempDir,
     ...(options.extraGet ? { extraGet: options.extraGet } : {}),
+    ...(options.observe ? { observe: options.observe } : {}),
   });
   const port = await app.listen(config.listenAddress, config.port);
   let closing: Promise<boolean> | undefined;

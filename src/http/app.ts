@@ -19,6 +19,7 @@ export interface HttpAppOptions {
   /** Bytes of cached files kept in memory. */
   hotBytes?: number;
   extraGet?: RouteDeps['extraGet'];
+  observe?: RouteDeps['observe'];
 }
 
 export interface HttpApp {
@@ -45,6 +46,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     tempDir: options.tempDir,
     draining: () => draining,
     ...(options.extraGet ? { extraGet: options.extraGet } : {}),
+    ...(options.observe ? { observe: options.observe } : {}),
   };
   app.get('/*', getRoute(deps, 'GET'));
   app.head('/*', getRoute(deps, 'HEAD'));

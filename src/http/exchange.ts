@@ -55,6 +55,8 @@ export class Exchange {
   /** Extra fields for the request log line (cache outcome, id). */
   readonly logFields: Record<string, unknown> = {};
   private abortHandlers: (() => void)[] = [];
+  /** Told of every finished exchange (metrics). */
+  observer: ((method: string, path: string, status: number) => void) | undefined;
 
   constructor(
     readonly res: HttpResponse,
@@ -81,6 +83,7 @@ export class Exchange {
     this.finished = true;
     this.status = status;
     this.inflight.leave();
+    this.observer?.(this.method, this.path, status);
     const ms = Math.round((performance.now() - this.started) * 10) / 10;
     this.log.info({ method: this.method, path: this.path, status, ms, ...this.logFields }, 'request');
   }

@@ -24,6 +24,8 @@ export interface RouteDeps {
   tempDir: string;
   /** True once a drain started: health answers 503. */
   draining: () => boolean;
+  /** Told of every finished request (metrics). */
+  observe?: (method: string, path: string, status: number) => void;
   /** Optional extra GET routes (metrics), by path. */
   extraGet?: Record<string, (exchange: Exchange) => Promise<void> | void>;
 }
@@ -31,7 +33,9 @@ export interface RouteDeps {
 const CORS: HeaderMap = { 'Access-Control-Allow-Origin': '*' };
 
 function begin(deps: RouteDeps, res: HttpResponse, req: HttpRequest): Exchange {
-  return new Exchange(res, req.getCaseSensitiveMethod(), req.getUrl(), deps.log, deps.inflight);
+  const exchange = new Exchange(res, req.getCaseSensitiveMethod(), req.getUrl(), deps.log, deps.inflight);
+  exchange.observer = deps.observe;
+  return exchange;
 }
 
 /** Writes an image answer. Runs `after` (storing a miss) once the response is out, still counted in flight. */
