@@ -49,6 +49,8 @@ export class InFlight {
 
 export class Exchange {
   aborted = false;
+  /** Refused at the door (oversized headers): the route does nothing more. */
+  oversized = false;
   private finished = false;
   private status = 0;
   private readonly started = performance.now();

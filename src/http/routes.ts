@@ -32,9 +32,24 @@ export interface RouteDeps {
 
 const CORS: HeaderMap = { 'Access-Control-Allow-Origin': '*' };
 
+/** Request headers beyond this many bytes are refused: uWS itself accepts up to its buffer size. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+function headerBytes(req: HttpRequest): number {
+  let total = 0;
+  req.forEach((key, value) => {
+    total += key.length + value.length + 4;
+  });
+  return total;
+}
+
 function begin(deps: RouteDeps, res: HttpResponse, req: HttpRequest): Exchange {
   const exchange = new Exchange(res, req.getCaseSensitiveMethod(), req.getUrl(), deps.log, deps.inflight);
   exchange.observer = deps.observe;
+  if (headerBytes(req) > MAX_HEADER_BYTES) {
+    exchange.oversized = true;
+    exchange.fail(new ImageError('BAD_REQUEST', `Request headers larger than ${MAX_HEADER_BYTES} bytes`), true);
+  }
   return exchange;
 }
 
@@ -67,6 +82,7 @@ async function writeImage(deps: RouteDeps, exchange: Exchange, reply: ImageReply
 export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
   return (res: HttpResponse, req: HttpRequest): void => {
     const exchange = begin(deps, res, req);
+    if (exchange.oversized) return;
     const path = exchange.path;
     const query = req.getQuery() ?? '';
     const accept = req.getHeader('accept');
@@ -99,6 +115,7 @@ export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
 export function tokenRoute(deps: RouteDeps) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const exchange = begin(deps, res, req);
+    if (exchange.oversized) return;
     const body = receiveSmallBody(exchange, 16 * 1024);
     void (async () => {
       try {
@@ -137,6 +154,7 @@ function parseCrop(query: string): { x: number; y: number; width: number; height
 export function uploadRoute(deps: RouteDeps) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const exchange = begin(deps, res, req);
+    if (exchange.oversized) return;
     const token = req.getHeader('x-token');
     const contentType = req.getHeader('content-type');
     const declared = Number(req.getHeader('content-length') || '0');
@@ -173,6 +191,7 @@ export function uploadRoute(deps: RouteDeps) {
 export function deleteRoute(deps: RouteDeps) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const exchange = begin(deps, res, req);
+    if (exchange.oversized) return;
     const secret = req.getHeader('x-secret');
     void (async () => {
       try {
