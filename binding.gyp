@@ -10,6 +10,7 @@
     'sources': [
       'native/addon.cc',
       'native/errors.cc',
+      'native/js_errors.cc',
       'native/sniff.cc',
       'native/quality.cc',
       'native/load.cc',

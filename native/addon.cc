@@ -5,7 +5,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "errors.h"
+#include "js_errors.h"
 #include "load.h"
 #include "options.h"
 #include "pipeline.h"

@@ -1,8 +1,6 @@
 // Stable error codes and the one place C++ failures become JavaScript errors.
 #pragma once
 
-#include <napi.h>
-
 #include <exception>
 #include <string>
 
@@ -31,9 +29,5 @@ class Failure : public std::exception {
 // Returns libvips' per-process error buffer and clears it, so that no text
 // leaks into a later call.
 std::string TakeVipsError();
-
-// Runs `body`, turning every C++ exception into a JavaScript Error with a
-// `code` property. Nothing thrown in C++ crosses into JavaScript unhandled.
-Napi::Value Guard(const Napi::CallbackInfo& info, Napi::Value (*body)(const Napi::CallbackInfo&));
 
 }  // namespace iaas

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <string>
 
-#include "errors.h"
+#include "js_errors.h"
 #include "load.h"
 #include "options.h"
 
