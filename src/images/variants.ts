@@ -117,7 +117,12 @@ export class Variants {
     const { cache, store, config } = this.deps;
     const key = storageKey(cache, 'cache', variantKey(spec));
     if (!this.located.has(key)) {
-      const row = await store.getVariant(key);
+      const row = await store.getVariant(key).catch((error: unknown) => {
+        // The database is down: render anyway; the original's record came from the LRU.
+        if ((error as { code?: string }).code !== 'UNAVAILABLE') throw error;
+        this.deps.log.warn({ err: error, key }, 'render index unavailable; rendering without the cache');
+        return null;
+      });
       if (!row) return undefined;
       this.located.set(key, true);
     }
