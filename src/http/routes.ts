@@ -103,6 +103,8 @@ export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
         const request = parseImageRequest(path, query);
         exchange.logFields.id = request.id;
         const reply = await deps.service.get(request, { method, accept, freshnessToken, query });
+        // The client went away: write nothing, not even the cache entry.
+        if (exchange.aborted) return;
         await writeImage(deps, exchange, reply);
       } catch (error) {
         exchange.fail(error);
