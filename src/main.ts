@@ -60,12 +60,14 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
   let stopping = false;
   let backoff = BACKOFF_START_MS;
   const bornAt = new Map<number, number>();
+  const ready = new Set<number>();
   let announced = false;
 
   const fork = (): Worker => {
     const worker = cluster.fork({ PORT: String(port), IAAS_CLUSTER_WORKER: '1' });
     bornAt.set(worker.id, Date.now());
     worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'ready') ready.add(worker.id);
       if (message.type === 'ready' && !announced) {
         announced = true;
         log.info({ port: message.port, workers: config.workers, pool: config.pool }, 'iaas listening');
@@ -77,6 +79,7 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
   cluster.on('exit', (worker, code, signal) => {
     const lived = Date.now() - (bornAt.get(worker.id) ?? Date.now());
     bornAt.delete(worker.id);
+    ready.delete(worker.id);
     if (stopping) return;
     if (lived > STABLE_MS) backoff = BACKOFF_START_MS;
     log.error({ worker: worker.process.pid, code, signal, respawnInMs: backoff }, 'worker exited; respawning');
@@ -94,7 +97,11 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
     stopping = true;
     log.info({ signal }, 'draining workers');
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
-    for (const worker of workers) worker.send({ type: 'shutdown' } satisfies WorkerMessage);
+    for (const worker of workers) {
+      // A worker still booting may not listen for messages yet, and has nothing in flight: signal it.
+      if (ready.has(worker.id)) worker.send({ type: 'shutdown' } satisfies WorkerMessage);
+      else worker.process.kill('SIGTERM');
+    }
     // A worker that ignores the drain is killed after the grace period.
     const force = setTimeout(() => {
       for (const worker of workers) worker.process.kill('SIGKILL');
@@ -115,8 +122,24 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
 }
 
 async function runWorker(config: Config, log: Logger): Promise<void> {
+  // Listen for the drain before booting: a replacement worker may be told to stop while it starts.
+  let stopRequested = false;
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  const stop = async () => {
+    if (stopRequested) return;
+    stopRequested = true;
+    if (!server) return; // the boot below sees stopRequested and exits
+    const drained = await server.close();
+    if (!drained) log.warn('grace period over with requests in flight');
+    process.exit(0);
+  };
+  process.on('message', (message: WorkerMessage) => message.type === 'shutdown' && void stop());
+  // The primary drains workers; a direct SIGTERM (one worker) drains too.
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => {});
+
   const metrics = createMetrics();
-  const server = await startServer(config, {
+  server = await startServer(config, {
     log,
     events: metrics.events,
     observe: (method, path, status) => metrics.request(routeClass(method, path), status),
@@ -130,19 +153,11 @@ async function runWorker(config: Config, log: Logger): Promise<void> {
       : {}),
   });
   metrics.watchPool(server.pool);
-  process.send?.({ type: 'ready', port: server.port } satisfies WorkerMessage);
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    const drained = await server.close();
-    if (!drained) log.warn('grace period over with requests in flight');
+  if (stopRequested) {
+    await server.close();
     process.exit(0);
-  };
-  process.on('message', (message: WorkerMessage) => message.type === 'shutdown' && void stop());
-  // The primary drains workers; a direct SIGTERM (one worker) drains too.
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => {});
+  }
+  process.send?.({ type: 'ready', port: server.port } satisfies WorkerMessage);
 }
 
 /** Entry point of `npm start` and `iaas start`. */

@@ -83,7 +83,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     timeoutMs: config.pool.timeoutMs,
     vipsConcurrency: config.pool.vipsConcurrency,
   });
-  await pool.ready();
+  // Listen while the render threads load the addon: health checks and cache hits need no thread.
   const service = createImageService({ config, store, originals, cache, pool, log, ...(options.events ? { events: options.events } : {}) });
   const app = createHttpApp({
     service,

@@ -73,6 +73,8 @@ export function receiveUpload(exchange: Exchange, contentType: string, limits: I
     if (!parser) return;
     parser.on('file', (name, stream) => {
       fileParts++;
+      // Destroying busboy errors the part being read; every part stream gets a handler.
+      stream.on('error', () => {});
       if (name !== 'image' || fileParts > 1) {
         stream.resume();
         return fail(new ImageError('BAD_REQUEST', name !== 'image' ? `Unexpected file part ${name}; send the image as the field "image"` : 'Expected exactly one image part'));
@@ -81,7 +83,13 @@ export function receiveUpload(exchange: Exchange, contentType: string, limits: I
       fileDone = new Promise((done, error) => {
         out.on('finish', done);
         out.on('error', error);
+        // pipe() does not forward errors: a truncated part must not become an uncaught exception.
+        stream.on('error', (cause) => {
+          out.destroy();
+          error(cause);
+        });
       });
+      fileDone.catch(() => {});
       stream.on('limit', () => fail(new ImageError('PAYLOAD_TOO_LARGE', `The upload is larger than ${limits.maxBytes} bytes`)));
       stream.pipe(out);
     });
@@ -100,7 +108,11 @@ export function receiveUpload(exchange: Exchange, contentType: string, limits: I
         },
         (error: unknown) => {
           const code = (error as NodeJS.ErrnoException).code;
-          fail(new ImageError('UNAVAILABLE', code === 'ENOSPC' ? 'The disk is full' : 'Cannot write the upload', { detail: String(error) }));
+          if (code === 'ENOSPC' || code === 'EIO' || code === 'EACCES' || code === 'EROFS') {
+            fail(new ImageError('UNAVAILABLE', code === 'ENOSPC' ? 'The disk is full' : 'Cannot write the upload', { detail: String(error) }));
+          } else {
+            fail(new ImageError('BAD_REQUEST', 'The multipart body is malformed or incomplete', { detail: String(error) }));
+          }
         },
       );
     });

@@ -2,14 +2,14 @@
  * The storage entry point: one factory that picks the backend from
  * configuration, so the rest of iaas only ever sees `ObjectStorage`.
  */
+import { lazyS3Storage, s3PublicBase } from './lazy.js';
 import { createLocalStorage } from './local.js';
-import { createS3Storage, type S3StorageOptions } from './s3.js';
+import type { S3StorageOptions } from './s3.js';
 import type { ObjectStorage } from './types.js';
 
 export type { ObjectStorage } from './types.js';
 export type { S3StorageOptions } from './s3.js';
 export { assertValidKey, createLocalStorage } from './local.js';
-export { createS3Storage } from './s3.js';
 
 /** Which backend to use and its options. */
 export type StorageOptions = { kind: 'local'; rootDir: string } | ({ kind: 's3' } & S3StorageOptions);
@@ -21,7 +21,7 @@ export function createStorage(options: StorageOptions): ObjectStorage {
       return createLocalStorage(options.rootDir);
     case 's3': {
       const { kind: _kind, ...s3 } = options;
-      return createS3Storage(s3);
+      return lazyS3Storage(async () => (await import('./s3.js')).createS3Storage(s3), s3PublicBase(s3));
     }
   }
 }

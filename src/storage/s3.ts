@@ -15,6 +15,7 @@ import {
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import { ImageError } from '../errors.js';
+import { s3PublicBase } from './lazy.js';
 import { assertValidKey } from './local.js';
 import type { ObjectStorage } from './types.js';
 
@@ -53,7 +54,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
   const { bucket, endpoint } = options;
   const region = options.region ?? 'us-east-1';
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const base = trimSlash(options.cacheHost ?? (endpoint ? `${trimSlash(endpoint)}/${bucket}` : `https://${bucket}.s3.${region}.amazonaws.com`));
+  const base = s3PublicBase(options);
 
   const client = new S3Client({
     region,

@@ -2,11 +2,10 @@
  * Chooses the store from configuration: PostgreSQL when any connection
  * setting is present, otherwise the embedded SQLite file.
  */
-import { createPostgresStore } from './postgres.js';
+import type { PostgresStoreOptions } from './postgres.js';
 import { createSqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
-export { createPostgresStore } from './postgres.js';
 export type { PostgresStoreOptions } from './postgres.js';
 export { createSqliteStore } from './sqlite.js';
 export type { SqliteStoreOptions } from './sqlite.js';
@@ -39,11 +38,41 @@ function isSet(value: unknown): boolean {
 export function createStore(options: StoreOptions): Store {
   const postgres = options.postgres ?? {};
   if (isSet(options.databaseUrl) || Object.values(postgres).some(isSet)) {
-    return createPostgresStore({
+    const postgresOptions: PostgresStoreOptions = {
       ...postgres,
       connectionString: isSet(options.databaseUrl) ? options.databaseUrl : undefined,
       schema: options.schema,
-    });
+    };
+    // pg loads on first use: workers on the embedded defaults never pay for it.
+    return lazyStore('postgres', async () => (await import('./postgres.js')).createPostgresStore(postgresOptions));
   }
   return createSqliteStore({ path: options.sqlitePath });
+}
+
+/** A Store whose implementation module is imported when first called. */
+export function lazyStore(kind: Store['kind'], load: () => Promise<Store>): Store {
+  let store: Promise<Store> | undefined;
+  let closed = false;
+  const get = () => (store ??= load());
+  return {
+    kind,
+    migrate: async () => (await get()).migrate(),
+    ping: async () => (await get()).ping(),
+    getOriginal: async (id) => (await get()).getOriginal(id),
+    insertOriginal: async (record) => (await get()).insertOriginal(record),
+    deleteOriginal: async (id) => (await get()).deleteOriginal(id),
+    issueToken: async (id, digest, expiresAt) => (await get()).issueToken(id, digest, expiresAt),
+    consumeToken: async (id, digest, now) => (await get()).consumeToken(id, digest, now),
+    releaseToken: async (id, digest) => (await get()).releaseToken(id, digest),
+    completeToken: async (id, digest, at) => (await get()).completeToken(id, digest, at),
+    getVariant: async (key) => (await get()).getVariant(key),
+    insertVariant: async (record) => (await get()).insertVariant(record),
+    deleteVariantsOf: async (id) => (await get()).deleteVariantsOf(id),
+    purgeVariantsBefore: async (before, limit) => (await get()).purgeVariantsBefore(before, limit),
+    async close() {
+      if (closed || !store) return;
+      closed = true;
+      await (await store).close();
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import t from 'tap';
-import { createPostgresStore, type PostgresStoreOptions } from '../../src/store/index.js';
+import { createPostgresStore, type PostgresStoreOptions } from '../../src/store/postgres.js';
 import { codeOf, storeContract, VERSIONS } from './contract.js';
 
 const url = process.env.IAAS_TEST_DATABASE_URL;

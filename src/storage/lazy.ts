@@ -1,0 +1,29 @@
+/**
+ * A storage or store whose implementation module loads on first use. The AWS
+ * SDK and pg take most of a worker's boot time; a worker on the embedded
+ * defaults never loads them, and a replacement worker starts serving sooner.
+ */
+import type { ObjectStorage } from './types.js';
+
+/** Public base URL of S3 objects: the CDN when given, else the bucket's own URL. */
+export function s3PublicBase(options: { bucket: string; region?: string; endpoint?: string; cacheHost?: string }): string {
+  const trim = (url: string) => url.replace(/\/+$/, '');
+  const region = options.region ?? 'us-east-1';
+  return trim(options.cacheHost ?? (options.endpoint ? `${trim(options.endpoint)}/${options.bucket}` : `https://${options.bucket}.s3.${region}.amazonaws.com`));
+}
+
+/** An S3 ObjectStorage that imports the SDK when first called. */
+export function lazyS3Storage(load: () => Promise<ObjectStorage>, publicBase: string): ObjectStorage {
+  let storage: Promise<ObjectStorage> | undefined;
+  const get = () => (storage ??= load());
+  return {
+    kind: 's3',
+    put: async (key, data, contentType) => (await get()).put(key, data, contentType),
+    putFile: async (key, file, contentType) => (await get()).putFile(key, file, contentType),
+    get: async (key) => (await get()).get(key),
+    exists: async (key) => (await get()).exists(key),
+    delete: async (keys) => (await get()).delete(keys),
+    localPath: () => null,
+    publicUrl: (key) => `${publicBase}/${key}`,
+  };
+}
