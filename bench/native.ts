@@ -47,17 +47,24 @@ const runner = path.join(here, 'native-runner.js');
 export async function runNativeBench(options: {
   quick?: boolean;
   input?: string;
+  /** The input itself, when the caller already has it (saves synthesizing it again). */
+  inputBytes?: { bytes: Uint8Array; name: string };
   rounds?: number;
   ms?: number;
+  /** Only these tasks (default: all); the target task is `canonical`. */
+  tasks?: string[];
+  /** Renders in flight to measure (default: 1 and 2); the target is at 2. */
+  inflights?: number[];
   onProgress?: (message: string) => void;
 }): Promise<NativeReport> {
   const rounds = options.rounds ?? (options.quick ? 1 : 3);
   const ms = options.ms ?? (options.quick ? 1_000 : 5_000);
-  const { bytes, name } = benchInput(options.input);
+  const { bytes, name } = options.inputBytes ?? benchInput(options.input);
   const dir = mkdtempSync(path.join(tmpdir(), 'iaas-bench-'));
   const file = path.join(dir, 'input.jpg');
   writeFileSync(file, bytes);
-  const plan = Object.keys(TASKS).flatMap((task) => [1, 2].map((inflight) => ({ task, inflight })));
+  const tasks = Object.keys(TASKS).filter((task) => !options.tasks || options.tasks.includes(task));
+  const plan = tasks.flatMap((task) => (options.inflights ?? [1, 2]).map((inflight) => ({ task, inflight })));
   const comparisons: NativeComparison[] = [];
   try {
     let step = 0;

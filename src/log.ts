@@ -25,5 +25,7 @@ export function createLogger(log: Config['log'], bindings: Record<string, unknow
     timestamp: () => `,"@timestamp":"${new Date().toISOString()}"`,
     formatters: { level: (label) => ({ level: label }) },
   };
-  return destination ? pino(options, destination) : pino(options);
+  // Asynchronous writes coalesce the per-request lines written while one write is in flight,
+  // instead of one blocking write(2) per request on the hot path.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }

@@ -1,0 +1,228 @@
+/**
+ * Child processes of the benchmark: starting a server with its output in a
+ * log file, waiting for it to say it listens, measuring the memory of its
+ * whole process tree from /proc, and stopping exactly the processes it started.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+
+/** The pids of every live descendant of `pid` (children of any of its threads, recursively). */
+export function descendants(pid: number): number[] {
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const current = queue.shift() as number;
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${current}/task`);
+    } catch {
+      continue; // gone
+    }
+    for (const task of tasks) {
+      let children = '';
+      try {
+        children = readFileSync(`/proc/${current}/task/${task}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const child of children.trim().split(/\s+/)) {
+        const value = Number(child);
+        if (child && Number.isInteger(value) && !found.includes(value)) {
+          found.push(value);
+          queue.push(value);
+        }
+      }
+    }
+  }
+  return found;
+}
+
+/** Resident memory of one process in bytes (VmRSS), 0 when it is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match?.[1] ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Resident memory of a process and all its descendants (cluster workers, nginx workers). */
+export function treeRssBytes(pid: number): number {
+  return [pid, ...descendants(pid)].reduce((sum, p) => sum + rssBytes(p), 0);
+}
+
+/** Samples the tree's RSS on an interval; `stop` returns the peak seen. */
+export function startRssSampler(pid: number, intervalMs = 250): { stop(): number } {
+  let peak = treeRssBytes(pid);
+  // The tree is re-read each time: a respawned worker would otherwise go unseen.
+  const timer = setInterval(() => (peak = Math.max(peak, treeRssBytes(pid))), intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      peak = Math.max(peak, treeRssBytes(pid));
+      return peak;
+    },
+  };
+}
+
+/** A free TCP port on 127.0.0.1 (for servers that cannot pick their own and say which). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** Resolves once something accepts connections on the port. */
+export async function waitForPort(port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive()) throw new Error(`the process exited before listening on ${port}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listened on port ${port} within ${timeoutMs} ms`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A server process started by the benchmark. */
+export interface ManagedProcess {
+  pid: number;
+  logFile: string;
+  /** True until the process exits. */
+  alive(): boolean;
+  /** SIGTERM, then SIGKILL for the whole tree after `graceMs`. Safe to call twice. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface LaunchOptions {
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Where stdout and stderr go (a file: reading a busy log through a pipe would cost the harness CPU). */
+  logFile: string;
+  /** Looks at each log line; returns the port once the process says it listens. */
+  ready?: (line: string) => number | undefined;
+  timeoutMs?: number;
+}
+
+/** The last lines of a log, for error messages. */
+export function logTail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Starts a process; with `ready`, waits until a log line names the port. */
+export async function launch(options: LaunchOptions): Promise<{ process: ManagedProcess; port: number | undefined }> {
+  const fd = openSync(options.logFile, 'a');
+  const child = spawn(options.command, options.args, { env: options.env, cwd: options.cwd, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+    child.once('error', () => {
+      exited = true;
+      resolve();
+    });
+  });
+  const pid = child.pid ?? -1;
+  let stopping: Promise<void> | undefined;
+  const managed: ManagedProcess = {
+    pid,
+    logFile: options.logFile,
+    alive: () => !exited,
+    stop(graceMs = 15_000) {
+      stopping ??= (async () => {
+        if (exited) return;
+        const tree = descendants(pid);
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => {
+          for (const p of [pid, ...descendants(pid), ...tree]) killQuietly(p);
+        }, graceMs);
+        await exit;
+        clearTimeout(timer);
+        // Orphans of a primary that died abruptly: pids that were ours and now hang off init.
+        for (const p of tree) if (parentOf(p) === 1) killQuietly(p);
+      })();
+      return stopping;
+    },
+  };
+  if (!options.ready) return { process: managed, port: undefined };
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  let offset = 0;
+  let partial = '';
+  while (Date.now() < deadline) {
+    let text = '';
+    try {
+      text = readFileSync(options.logFile, 'utf8');
+    } catch {
+      // not written yet
+    }
+    const fresh = partial + text.slice(offset);
+    offset = text.length;
+    const lines = fresh.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const port = options.ready(line);
+      if (port !== undefined) return { process: managed, port };
+    }
+    if (exited) throw new Error(`${options.command} exited before it listened:\n${logTail(options.logFile)}`);
+    await sleep(50);
+  }
+  await managed.stop(1_000);
+  throw new Error(`${options.command} did not report listening within ${options.timeoutMs ?? 60_000} ms:\n${logTail(options.logFile)}`);
+}
+
+/** The parent pid of a live process, undefined when it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 4, after the command in parentheses (which may itself hold spaces).
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Parses a JSON log line; undefined for anything else. */
+export function jsonLine(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const value = JSON.parse(line) as unknown;
+    return value && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

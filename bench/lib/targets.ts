@@ -1,0 +1,165 @@
+/**
+ * The targets, each a ratio next to what it must reach, and the rules for
+ * when a ratio may be computed at all:
+ *
+ * - A ratio comes from one client measuring both sides. For the hit paths wrk
+ *   is preferred (it saturates much later than autocannon); autocannon is used
+ *   only when wrk is missing or its numbers cannot decide.
+ * - If the other side's run was client-bound, its number is too low and the
+ *   ratio too flattering: it cannot be computed.
+ * - If iaas' run was client-bound, its number is a lower bound: a ratio that
+ *   still meets the target is MET (and marked as a lower bound); one that does
+ *   not cannot be judged, and says why. A target is never loosened.
+ * - Throughput counts successful responses only, so failures cannot inflate it.
+ */
+import type { NativeReport } from '../native.js';
+import { round } from './stats.js';
+import type { ClientName, Measurement, MemoryResult, RatioResult } from './types.js';
+
+/** Limits of the memory check: RSS after 10 000 renders within 10% of RSS after 1 000. */
+export const MEMORY_TOLERANCE = 0.1;
+
+export interface HttpTarget {
+  id: string;
+  label: string;
+  scenario: string;
+  other: string;
+  required: number;
+  p99?: 'lower' | 'no worse';
+  /** (iaas client, other client) pairs in order of preference. */
+  pairs: [ClientName, ClientName][];
+}
+
+/** The HTTP targets of the issue. */
+export const HTTP_TARGETS: HttpTarget[] = [
+  { id: 'miss-vs-floor', label: 'miss path rps / floor (pool, no HTTP)', scenario: 'miss', other: 'floor', required: 0.9, pairs: [['autocannon', 'direct']] },
+  { id: 'miss-vs-peer', label: 'miss path rps / Node peer', scenario: 'miss', other: 'node-peer', required: 1.1, p99: 'no worse', pairs: [['autocannon', 'autocannon']] },
+  { id: 'hit-thumb-vs-peer', label: 'hit 120x120 rps / Node peer', scenario: 'hit-thumb', other: 'node-peer', required: 1.5, p99: 'lower', pairs: [['wrk', 'wrk'], ['autocannon', 'autocannon']] },
+  { id: 'hit-720-vs-peer', label: 'hit 720 px rps / Node peer', scenario: 'hit-720', other: 'node-peer', required: 1.5, p99: 'lower', pairs: [['wrk', 'wrk'], ['autocannon', 'autocannon']] },
+  { id: 'hit-thumb-vs-nginx', label: 'hit 120x120 rps / nginx static', scenario: 'hit-thumb', other: 'nginx', required: 1.0, pairs: [['wrk', 'wrk'], ['autocannon', 'autocannon']] },
+];
+
+function targetText(target: { required: number; p99?: 'lower' | 'no worse' }): string {
+  const p99 = target.p99 === 'lower' ? ', p99 lower' : target.p99 === 'no worse' ? ', p99 no worse' : '';
+  return `>= ${target.required.toFixed(2)}${p99}`;
+}
+
+function find(measurements: readonly Measurement[], scenario: string, contender: string, client: ClientName): Measurement | undefined {
+  return measurements.find((m) => m.scenario === scenario && m.contender === contender && m.client === client);
+}
+
+/**
+ * A client that got less than 1/1.25 of what another client got from the same
+ * server on the same path was itself the limit, whatever its CPU says: on two
+ * cores the server can starve the client of the core it would need to show 90%.
+ */
+export const CROSS_CLIENT_FACTOR = 1.25;
+
+/** How many times more another client got from the same contender, when that marks this client as the limit. */
+export function evidentLimit(m: Measurement, measurements: readonly Measurement[]): { factor: number; by: ClientName } | undefined {
+  if (m.client === 'direct' || m.summary.rps <= 0) return undefined;
+  let worst: { factor: number; by: ClientName } | undefined;
+  for (const o of measurements) {
+    if (o === m || o.scenario !== m.scenario || o.contender !== m.contender || o.client === 'direct') continue;
+    const factor = o.summary.rps / m.summary.rps;
+    if (factor > CROSS_CLIENT_FACTOR && (!worst || factor > worst.factor)) worst = { factor, by: o.client };
+  }
+  return worst;
+}
+
+/** Why a measurement's numbers are a floor, or undefined when they are not. */
+function limited(m: Measurement, measurements: readonly Measurement[]): string | undefined {
+  if (m.summary.clientBound) {
+    return `${m.contender} via ${m.client}: the client used ${m.summary.clientCpuPercent.toFixed(0)}% of a core (client-bound in ${m.summary.clientBoundRounds}/${m.rounds.length} rounds)`;
+  }
+  const evident = evidentLimit(m, measurements);
+  if (evident) return `${m.contender} via ${m.client}: ${evident.by} got ${evident.factor.toFixed(1)}x its rate from the same server, so ${m.client} was the limit`;
+  return undefined;
+}
+
+type Verdict = { decided: true; result: RatioResult } | { decided: false; reason: string };
+
+/** Why a contender or client has no runs (e.g. `wrk` -> `wrk not installed: apt-get install wrk`). */
+export type Missing = ReadonlyMap<string, string>;
+
+function evaluate(target: HttpTarget, measurements: readonly Measurement[], [mine, theirs]: [ClientName, ClientName], missing: Missing): Verdict {
+  const service = find(measurements, target.scenario, 'iaas', mine);
+  const other = find(measurements, target.scenario, target.other, theirs);
+  if (!service) return { decided: false, reason: missing.get(mine) ?? `no iaas run via ${mine}` };
+  if (!other) return { decided: false, reason: missing.get(target.other) ?? missing.get(theirs) ?? `no ${target.other} run via ${theirs}` };
+  if (other.summary.rps <= 0) return { decided: false, reason: `${target.other} had no successful responses` };
+  const value = round(service.summary.rps / other.summary.rps, 3);
+  const p99 = target.p99 ? { service: service.summary.latency.p99, other: other.summary.latency.p99, rule: target.p99 } : undefined;
+  const p99ok = !p99 || (p99.rule === 'lower' ? p99.service < p99.other : p99.service <= p99.other);
+  const meets = value >= target.required && p99ok;
+  const base = { id: target.id, label: target.label, target: targetText(target), required: target.required, value, client: mine, ...(p99 ? { p99 } : {}) };
+  const failures = service.summary.errors + service.summary.non2xx;
+  const codes = Object.entries(service.summary.statusCodes).filter(([code]) => !code.startsWith('2') && !code.startsWith('3'));
+  const detail = codes.length ? ` (${codes.map(([code, count]) => `${count}x ${code}`).join(', ')})` : '';
+  const notes = failures > 0 ? [`iaas had ${failures} failed responses${detail}, not counted as throughput`] : [];
+  if (mine === 'autocannon' && p99 && !p99ok && p99.service === p99.other) notes.push('p99 equal at autocannon\'s 1 ms resolution');
+  const otherLimit = limited(other, measurements);
+  if (otherLimit) return { decided: false, reason: `${otherLimit}; its number is a floor, the ratio would flatter iaas` };
+  const serviceLimit = limited(service, measurements);
+  if (serviceLimit) {
+    if (meets) return { decided: true, result: { ...base, lowerBound: true, status: 'MET', reason: [`lower bound: ${serviceLimit}`, ...notes].join('; ') } };
+    return { decided: false, reason: `${serviceLimit}; ${value} is only a lower bound` };
+  }
+  return { decided: true, result: { ...base, lowerBound: false, status: meets ? 'MET' : 'MISSED', ...(notes.length ? { reason: notes.join('; ') } : {}) } };
+}
+
+/** One HTTP target: the first client pair that can decide, or N/A with every reason. */
+export function httpRatio(target: HttpTarget, measurements: readonly Measurement[], missing: Missing = new Map(), why?: string): RatioResult {
+  const reasons: string[] = [];
+  if (!why) {
+    for (const pair of target.pairs) {
+      const verdict = evaluate(target, measurements, pair, missing);
+      if (verdict.decided) {
+        // Say why the preferred client was not used.
+        const fallback = reasons.length ? [`${reasons.join('; ')}; so from ${pair[0]}`] : [];
+        const reason = [...fallback, ...(verdict.result.reason ? [verdict.result.reason] : [])].join('; ');
+        return { ...verdict.result, ...(reason ? { reason } : {}) };
+      }
+      reasons.push(`${pair[0]}: ${verdict.reason}`);
+    }
+  }
+  return { id: target.id, label: target.label, target: targetText(target), required: target.required, value: null, lowerBound: false, status: 'N/A', reason: why ?? reasons.join('; ') };
+}
+
+/** The native target: the addon at least as fast as sharp on the canonical task, 2 in flight. */
+export function nativeRatio(report: NativeReport | undefined, why?: string): RatioResult {
+  const base = { id: 'native-vs-sharp', label: 'native addon ops/s / sharp (canonical, 2 in flight)', target: '>= 1.00', required: 1.0, lowerBound: false };
+  if (!report) return { ...base, value: null, status: 'N/A', reason: why ?? 'native comparison not run' };
+  return { ...base, value: report.target.ratio, status: report.target.met ? 'MET' : 'MISSED' };
+}
+
+/** The memory target: RSS after the second reading within 10% of the first. */
+export function memoryRatio(memory: MemoryResult | undefined, why?: string): RatioResult {
+  const label = memory ? `service RSS after ${memory.totalRenders} renders / after ${memory.firstRenders}` : 'service RSS after 10000 renders / after 1000';
+  const base = { id: 'memory-flat', label, target: `${(1 - MEMORY_TOLERANCE).toFixed(2)}..${(1 + MEMORY_TOLERANCE).toFixed(2)}`, required: 1 + MEMORY_TOLERANCE, lowerBound: false };
+  if (!memory) return { ...base, value: null, status: 'N/A', reason: why ?? 'memory scenario not run' };
+  const value = round(1 + memory.change, 3);
+  if (memory.scaledDown) {
+    return { ...base, value, status: 'N/A', reason: `--quick: ${memory.firstRenders} -> ${memory.totalRenders} renders, scaled down; judged only in a full run` };
+  }
+  if (memory.rendered[0] < memory.firstRenders || memory.rendered[1] < memory.totalRenders) {
+    return { ...base, value, status: 'N/A', reason: `only ${memory.rendered[0]} and ${memory.rendered[1]} renders succeeded (${memory.errors} failed)` };
+  }
+  const flat = Math.abs(memory.change) <= MEMORY_TOLERANCE;
+  return { ...base, value, status: flat ? 'MET' : 'MISSED', ...(memory.errors ? { reason: `${memory.errors} failed renders` } : {}) };
+}
+
+/** Every target, in the order of the summary. `skipped` names scenarios that did not run, with why. */
+export function computeRatios(input: {
+  measurements: readonly Measurement[];
+  native?: NativeReport;
+  memory?: MemoryResult;
+  skipped: ReadonlyMap<string, string>;
+  missing: Missing;
+}): RatioResult[] {
+  return [
+    nativeRatio(input.native, input.skipped.get('native')),
+    ...HTTP_TARGETS.map((t) => httpRatio(t, input.measurements, input.missing, input.skipped.get(t.scenario.startsWith('hit') ? 'hit' : t.scenario))),
+    memoryRatio(input.memory, input.skipped.get('memory')),
+  ];
+}

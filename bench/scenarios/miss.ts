@@ -1,0 +1,157 @@
+/**
+ * Scenario 1, the miss path: every request asks for a size of the photo not
+ * rendered before, so each one renders a JPEG. Contenders: iaas, the Node
+ * peer, nginx `image_filter resize` (when installed) and the floor (the
+ * render pool without HTTP). Peak RSS of each server's process tree is
+ * sampled while it is measured.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runJsonChild } from '../lib/child.js';
+import { runAutocannon } from '../lib/load.js';
+import { MISS_SEQUENCE_LENGTH, missPath } from '../lib/plan.js';
+import { startRssSampler } from '../lib/proc.js';
+import { alternate } from '../lib/rounds.js';
+import { get, SERVICE_ENV, startIaas, uploadImage } from '../lib/service.js';
+import { percentile } from '../lib/stats.js';
+import type { LoadResult } from '../lib/types.js';
+import { startNginx } from '../peers/nginx.js';
+import { startNodePeer } from '../peers/launch.js';
+import { settleAll, started, type BenchContext } from './context.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const floorRunner = path.resolve(here, '..', 'floor-runner.js');
+
+export const MISS = 'miss';
+
+/** One request far from the measured range, to prove a contender renders before it is measured. */
+export async function checkRenders(url: string, name: string, cacheHeader: boolean): Promise<void> {
+  const answer = await get(`${url}${missPath(MISS_SEQUENCE_LENGTH - 1)}`);
+  const cache = answer.headers.get('x-cache');
+  if (answer.status !== 200 || answer.bytes === 0 || (cacheHeader && cache !== 'MISS')) {
+    throw new Error(`${name} did not render a miss: ${answer.status}, X-Cache ${cache}, ${answer.bytes} bytes`);
+  }
+}
+
+/**
+ * Runs the floor (the pool without HTTP) for one round: one process per
+ * cluster worker, each with the worker's pool size and its share of the
+ * connections, all at once and with the service's environment, so that only
+ * HTTP, routing and the store separate it from the service. (A single process
+ * with all the threads is slower on libvips work: see the 1xN split.)
+ */
+export async function runFloor(ctx: BenchContext, start: number): Promise<LoadResult> {
+  const s = ctx.settings;
+  const { workers, pool } = s.defaultSplit;
+  const inflight = Math.max(1, Math.round(s.connections.miss / workers));
+  const runs = await Promise.all(
+    Array.from({ length: workers }, (_, i) =>
+      runJsonChild<LoadResult & { latencies: number[] }>(
+        floorRunner,
+        [
+          '--input', ctx.photo.file,
+          '--pool', String(pool),
+          '--inflight', String(inflight),
+          '--warmup', String(s.warmupSeconds),
+          '--duration', String(s.durationSeconds),
+          // The floor caches nothing, so sizes may repeat; offsets only keep the processes out of step.
+          '--start', String((start + i * 997) % MISS_SEQUENCE_LENGTH),
+        ],
+        { ...process.env, ...SERVICE_ENV },
+      ),
+    ),
+  );
+  return mergeDirect(runs, start + runs.reduce((sum, r) => sum + r.requests, 0));
+}
+
+/** One LoadResult from the floor's processes: their rates add up, their latencies pool. */
+export function mergeDirect(runs: (LoadResult & { latencies: number[] })[], nextCursor: number): LoadResult {
+  const latencies = runs.flatMap((r) => r.latencies);
+  const seconds = Math.max(...runs.map((r) => r.seconds));
+  const rps = runs.reduce((sum, r) => sum + r.rps, 0);
+  return {
+    client: 'direct',
+    rps,
+    totalRps: rps,
+    requests: latencies.length,
+    seconds,
+    latency: { p50: percentile(latencies, 50), p97_5: percentile(latencies, 97.5), p99: percentile(latencies, 99), max: Math.max(...latencies) },
+    errors: 0,
+    timeouts: 0,
+    non2xx: 0,
+    statusCodes: {},
+    bytesPerSecond: runs.reduce((sum, r) => sum + r.bytesPerSecond, 0),
+    clientCpuPercent: 0,
+    clientBound: false,
+    nextCursor,
+  };
+}
+
+/** Measures one HTTP contender's miss path for one round, sampling its memory. */
+export async function measureMiss(ctx: BenchContext, url: string, pid: number, start: number): Promise<{ result: LoadResult; peakRss: number }> {
+  const s = ctx.settings;
+  const sampler = startRssSampler(pid);
+  try {
+    const result = await runAutocannon({
+      url,
+      connections: s.connections.miss,
+      warmupSeconds: s.warmupSeconds,
+      durationSeconds: s.durationSeconds,
+      plan: { kind: 'miss', start },
+      successClasses: [2],
+    });
+    return { result, peakRss: sampler.stop() };
+  } finally {
+    sampler.stop();
+  }
+}
+
+export async function runMissScenario(ctx: BenchContext): Promise<void> {
+  const s = ctx.settings;
+  const { resources, progress } = ctx;
+  progress.step(`starting iaas, the Node peer${s.nginx && s.imageFilter ? ' and nginx' : ''}`);
+  const starting = {
+    service: started(ctx, startIaas({ label: 'miss', root: ctx.root })),
+    peer: started(ctx, startNodePeer({ root: ctx.root, workers: s.defaultSplit.workers, photo: ctx.photo.bytes })),
+    nginx:
+      s.nginx && s.imageFilter
+        ? started(ctx, startNginx(s.nginx, { root: ctx.root, mode: 'resize', files: { 'original.jpg': ctx.photo.bytes }, workers: s.defaultSplit.workers }))
+        : Promise.resolve(undefined),
+  };
+  await settleAll(Object.values(starting));
+  const [service, peer, nginx] = [await starting.service, await starting.peer, await starting.nginx];
+  await uploadImage(service.url, ctx.photo.bytes);
+  await checkRenders(service.url, 'iaas', true);
+  await checkRenders(peer.url, 'node peer', true);
+  if (nginx) await checkRenders(nginx.url, 'nginx image_filter', false);
+  const servers: Record<string, { url: string; pid: number }> = { iaas: service, 'node-peer': peer, ...(nginx ? { nginx } : {}) };
+  const contenders = [...Object.keys(servers), 'floor'];
+  // Each contender walks the size sequence from 0: the same sizes for all, none twice.
+  const cursors = new Map(contenders.map((c) => [c, 0]));
+  try {
+    for (let r = 0; r < s.rounds; r++) {
+      for (const contender of alternate(contenders, r)) {
+        progress.step(`${contender}, round ${r + 1}/${s.rounds}`);
+        const start = cursors.get(contender) ?? 0;
+        if (contender === 'floor') {
+          const result = await runFloor(ctx, start);
+          cursors.set(contender, result.nextCursor ?? start);
+          ctx.collector.add(MISS, contender, s.connections.miss, result);
+          continue;
+        }
+        const server = servers[contender] as { url: string; pid: number };
+        const { result, peakRss } = await measureMiss(ctx, server.url, server.pid, start);
+        cursors.set(contender, result.nextCursor ?? start);
+        ctx.collector.add(MISS, contender, s.connections.miss, result);
+        ctx.collector.annotate(MISS, contender, 'autocannon', { peakRssBytes: peakRss });
+      }
+    }
+  } finally {
+    for (const server of [nginx, peer, service]) if (server) await resources.release(server);
+  }
+  const { workers, pool } = s.defaultSplit;
+  ctx.collector.annotate(MISS, 'floor', 'direct', {
+    notes: [`${workers} processes x pool of ${pool}, ${Math.max(1, Math.round(s.connections.miss / workers))} in flight each, no HTTP`],
+  });
+  if (!nginx) ctx.notes.push(s.nginx ? 'nginx image_filter module missing: apt-get install libnginx-mod-http-image-filter' : 'nginx not installed: no nginx reference (apt-get install nginx libnginx-mod-http-image-filter)');
+}
