@@ -18,7 +18,11 @@ import { METRICS_CONTENT_TYPE, metricsText, startPrimaryMetrics } from './metric
 import { startServer, storeFor } from './server.js';
 
 /** Messages between the primary and its workers. */
-type WorkerMessage = { type: 'ready'; port: number } | { type: 'shutdown' };
+type WorkerMessage =
+  | { type: 'ready'; port: number }
+  | { type: 'shutdown' }
+  | { type: 'iaas:forget'; id: string; key: string }
+  | { type: 'iaas:forgotten'; key: string };
 
 const BACKOFF_START_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
@@ -63,11 +67,29 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
   const ready = new Set<number>();
   let announced = false;
 
+  const forgetting = new Map<string, { origin: Worker; pending: number }>();
+  const settleForget = (key: string) => {
+    const entry = forgetting.get(key);
+    forgetting.delete(key);
+    if (entry?.origin.isConnected()) entry.origin.send({ type: 'iaas:forgotten', key } satisfies WorkerMessage);
+  };
+
   const fork = (): Worker => {
     const worker = cluster.fork({ PORT: String(port), IAAS_CLUSTER_WORKER: '1' });
     bornAt.set(worker.id, Date.now());
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'ready') ready.add(worker.id);
+      // A delete in one worker: the others drop what they remember of the id, then the deleter answers.
+      if (message.type === 'iaas:forget') {
+        const others = Object.values(cluster.workers ?? {}).filter((other): other is Worker => !!other && other.id !== worker.id && other.isConnected());
+        forgetting.set(message.key, { origin: worker, pending: others.length });
+        for (const other of others) other.send(message);
+        if (others.length === 0) settleForget(message.key);
+      }
+      if (message.type === 'iaas:forgotten') {
+        const entry = forgetting.get(message.key);
+        if (entry && --entry.pending <= 0) settleForget(message.key);
+      }
       if (message.type === 'ready' && !announced) {
         announced = true;
         log.info({ port: message.port, workers: config.workers, pool: config.pool }, 'iaas listening');
@@ -124,6 +146,8 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
 async function runWorker(config: Config, log: Logger): Promise<void> {
   // Listen for the drain before booting: a replacement worker may be told to stop while it starts.
   let stopRequested = false;
+  const acks = new Map<string, () => void>();
+  let forgetSeq = 0;
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   const stop = async () => {
     if (stopRequested) return;
@@ -133,7 +157,15 @@ async function runWorker(config: Config, log: Logger): Promise<void> {
     if (!drained) log.warn('grace period over with requests in flight');
     process.exit(0);
   };
-  process.on('message', (message: WorkerMessage) => message.type === 'shutdown' && void stop());
+  process.on('message', (message: WorkerMessage) => {
+    if (message.type === 'shutdown') void stop();
+    if (message.type === 'iaas:forget') {
+      server?.service.forget(message.id);
+      server?.app.forgetFiles();
+      process.send?.({ type: 'iaas:forgotten', key: message.key } satisfies WorkerMessage);
+    }
+    if (message.type === 'iaas:forgotten') acks.get(message.key)?.();
+  });
   // The primary drains workers; a direct SIGTERM (one worker) drains too.
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => {});
@@ -143,6 +175,20 @@ async function runWorker(config: Config, log: Logger): Promise<void> {
     log,
     events: metrics.events,
     observe: (method, path, status) => metrics.request(routeClass(method, path), status),
+    deleted: (id) =>
+      new Promise<void>((resolve) => {
+        if (!process.send) return resolve();
+        const key = `${process.pid}:${forgetSeq++}`;
+        // A worker that never answers must not hold the DELETE forever.
+        const timer = setTimeout(done, 2_000);
+        function done() {
+          clearTimeout(timer);
+          acks.delete(key);
+          resolve();
+        }
+        acks.set(key, done);
+        process.send({ type: 'iaas:forget', id, key } satisfies WorkerMessage);
+      }),
     // With METRICS_PORT the primary serves them; otherwise they are public here.
     ...(config.metricsPort === undefined
       ? {

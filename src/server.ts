@@ -32,6 +32,7 @@ export interface ServerOptions {
   events?: ImageEvents;
   extraGet?: RouteDeps['extraGet'];
   observe?: RouteDeps['observe'];
+  deleted?: RouteDeps['deleted'];
 }
 
 /** The store the config asks for: PostgreSQL when configured, else SQLite in DATA_DIR. */
@@ -93,6 +94,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     tempDir: config.tempDir,
     ...(options.extraGet ? { extraGet: options.extraGet } : {}),
     ...(options.observe ? { observe: options.observe } : {}),
+    ...(options.deleted ? { deleted: options.deleted } : {}),
   });
   const port = await app.listen(config.listenAddress, config.port);
   let closing: Promise<boolean> | undefined;

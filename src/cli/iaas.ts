@@ -51,19 +51,19 @@ const COMMANDS: Record<string, Command> = {
       const hasBefore = typeof values.before === 'string';
       const hasId = typeof values.id === 'string';
       if (hasBefore === hasId) throw new UsageError('give exactly one of --before <ISO date> or --id <id>');
+      // Every flag is checked before the database is touched.
+      const before = hasBefore ? parseIsoDate(values.before as string) : undefined;
+      const batch = positiveInteger(values.batch, '--batch');
+      const pauseMs = positiveInteger(values['pause-ms'], '--pause-ms', 0);
       const config = readConfig();
       const store = storeFor(config);
       const cache = cacheStorageFor(config);
       try {
-        if (hasId) {
+        if (!before) {
           const count = await purgeVariantsOf({ store, cache }, values.id as string);
           console.log(`purged ${count} rendered variants of ${values.id as string}`);
           return;
         }
-        const before = new Date(values.before as string);
-        if (Number.isNaN(before.getTime())) throw new UsageError(`--before expects an ISO date such as 2026-01-31, not ${JSON.stringify(values.before)}`);
-        const batch = positiveInteger(values.batch, '--batch');
-        const pauseMs = positiveInteger(values['pause-ms'], '--pause-ms', 0);
         const total = await purgeBefore({ store, cache }, { before, batch, pauseMs, onBatch: (n) => console.log(`purged a batch of ${n}`) });
         console.log(`purged ${total} rendered variants rendered before ${before.toISOString()}`);
       } finally {
@@ -94,6 +94,14 @@ function positiveInteger(value: unknown, flag: string, min = 1): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} expects an integer of at least ${min}, not ${JSON.stringify(value)}`);
   return n;
+}
+
+function parseIsoDate(value: string): Date {
+  const date = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime())) {
+    throw new UsageError(`--before expects an ISO date such as 2026-01-31, not ${JSON.stringify(value)}`);
+  }
+  return date;
 }
 
 function readConfig(): Config {

@@ -7,7 +7,7 @@ import type { ImageService } from '../images/service.js';
 import type { Logger } from '../log.js';
 import { Exchange, InFlight } from './exchange.js';
 import { HotFiles } from './files.js';
-import { deleteRoute, getRoute, tokenRoute, uploadRoute, type RouteDeps } from './routes.js';
+import { deleteRoute, getRoute, preflightRoute, tokenRoute, uploadRoute, type RouteDeps } from './routes.js';
 import { loadUws, type us_listen_socket } from './uws.js';
 
 export interface HttpAppOptions {
@@ -20,6 +20,7 @@ export interface HttpAppOptions {
   hotBytes?: number;
   extraGet?: RouteDeps['extraGet'];
   observe?: RouteDeps['observe'];
+  deleted?: RouteDeps['deleted'];
 }
 
 export interface HttpApp {
@@ -28,6 +29,8 @@ export interface HttpApp {
   /** Stops accepting, marks health 503, waits up to `graceMs` for in-flight work. Resolves true when drained. */
   drain(graceMs: number): Promise<boolean>;
   readonly inflight: InFlight;
+  /** Drops the in-memory copies of cached files (another process deleted an id). */
+  forgetFiles(): void;
 }
 
 export function createHttpApp(options: HttpAppOptions): HttpApp {
@@ -47,12 +50,14 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     draining: () => draining,
     ...(options.extraGet ? { extraGet: options.extraGet } : {}),
     ...(options.observe ? { observe: options.observe } : {}),
+    ...(options.deleted ? { deleted: options.deleted } : {}),
   };
   app.get('/*', getRoute(deps, 'GET'));
   app.head('/*', getRoute(deps, 'HEAD'));
   app.post('/token', tokenRoute(deps));
   app.post('/*', uploadRoute(deps));
   app.del('/*', deleteRoute(deps));
+  app.options('/*', preflightRoute(deps));
   app.any('/*', (res, req) => {
     const exchange = new Exchange(res, req.getCaseSensitiveMethod(), req.getUrl(), options.log, inflight);
     exchange.json(405, { error: 'Method not allowed', code: 'BAD_REQUEST' }, { Allow: 'GET, HEAD, POST, DELETE' });
@@ -60,6 +65,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
 
   return {
     inflight,
+    forgetFiles: () => deps.hot.forget(''),
     listen(host, port) {
       return new Promise((resolve, reject) => {
         app.listen(host, port, (socket) => {

@@ -9,8 +9,8 @@ import type { HttpResponse } from './uws.js';
 
 export type HeaderMap = Record<string, string>;
 
-/** Headers every response carries. */
-const COMMON: HeaderMap = { 'X-Content-Type-Options': 'nosniff' };
+/** Headers every response carries. No cookies are used, so any origin may read the answers. */
+const COMMON: HeaderMap = { 'X-Content-Type-Options': 'nosniff', 'Access-Control-Allow-Origin': '*' };
 
 function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;

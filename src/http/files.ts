@@ -9,7 +9,12 @@ export class HotFiles {
   private readonly lru: LRUCache<string, Uint8Array>;
 
   constructor(maxBytes: number, private readonly maxEntryBytes = 1024 * 1024) {
-    this.lru = new LRUCache<string, Uint8Array>({ maxSize: Math.max(1, maxBytes), sizeCalculation: (value) => Math.max(1, value.byteLength) });
+    // Entries expire like the other per-process memories, so a purge by another process shows within a minute.
+    this.lru = new LRUCache<string, Uint8Array>({
+      maxSize: Math.max(1, maxBytes),
+      sizeCalculation: (value) => Math.max(1, value.byteLength),
+      ttl: 60_000,
+    });
   }
 
   /** The file's bytes, from memory when possible; null when the file is gone. */

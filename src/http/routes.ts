@@ -8,7 +8,7 @@ import { checkToken } from '../images/tokens.js';
 import type { ImageReply } from '../images/types.js';
 import type { Logger } from '../log.js';
 import { parseIdPath, parseImageRequest } from '../options/parse.js';
-import { Exchange, type HeaderMap } from './exchange.js';
+import { Exchange } from './exchange.js';
 import type { HotFiles } from './files.js';
 import { receiveSmallBody, receiveUpload } from './multipart.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
@@ -26,11 +26,12 @@ export interface RouteDeps {
   draining: () => boolean;
   /** Told of every finished request (metrics). */
   observe?: (method: string, path: string, status: number) => void;
+  /** Tells the other processes an id was deleted; resolves once they forgot it. */
+  deleted?: (id: string) => Promise<void>;
   /** Optional extra GET routes (metrics), by path. */
   extraGet?: Record<string, (exchange: Exchange) => Promise<void> | void>;
 }
 
-const CORS: HeaderMap = { 'Access-Control-Allow-Origin': '*' };
 
 /** Request headers beyond this many bytes are refused: uWS itself accepts up to its buffer size. */
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -55,7 +56,7 @@ function begin(deps: RouteDeps, res: HttpResponse, req: HttpRequest): Exchange {
 
 /** Writes an image answer. Runs `after` (storing a miss) once the response is out, still counted in flight. */
 async function writeImage(deps: RouteDeps, exchange: Exchange, reply: ImageReply): Promise<void> {
-  const headers = { ...CORS, ...reply.headers };
+  const headers = reply.headers;
   exchange.logFields.cache = reply.headers['X-Cache'] ?? reply.type;
   switch (reply.type) {
     case 'redirect':
@@ -64,7 +65,8 @@ async function writeImage(deps: RouteDeps, exchange: Exchange, reply: ImageReply
       return exchange.sendHead(200, { ...headers, 'Content-Type': reply.contentType }, reply.size);
     case 'file': {
       const data = await deps.hot.read(reply.path);
-      if (!data) throw new ImageError('NOT_FOUND', 'The cached file is gone');
+      if (!data && reply.stale) return writeImage(deps, exchange, await reply.stale());
+      if (!data) throw new ImageError('NOT_FOUND', 'The image file is gone');
       return exchange.sendBody(200, { ...headers, 'Content-Type': reply.contentType }, data);
     }
     case 'bytes': {
@@ -200,10 +202,25 @@ export function deleteRoute(deps: RouteDeps) {
         const id = parseIdPath(exchange.path);
         const result = await deps.service.delete(id, secret);
         deps.hot.forget('');
+        // Answer only once every worker has forgotten the id, so no later request sees it.
+        await deps.deleted?.(id);
         exchange.json(200, { status: 'OK', id, variants: result.variants });
       } catch (error) {
         exchange.fail(error);
       }
     })();
+  };
+}
+
+/** CORS preflight: pages on other origins may get tokens, upload and delete. */
+export function preflightRoute(deps: RouteDeps) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const exchange = begin(deps, res, req);
+    if (exchange.oversized) return;
+    exchange.send(204, {
+      'Access-Control-Allow-Methods': 'GET, HEAD, POST, DELETE',
+      'Access-Control-Allow-Headers': 'Content-Type, X-Token, X-Secret, freshness-token',
+      'Access-Control-Max-Age': '86400',
+    });
   };
 }

@@ -21,6 +21,8 @@ export interface ImageService {
   delete(id: string, secret: string): Promise<{ variants: number }>;
   /** Throws UNAVAILABLE when the database is unreachable. */
   health(): Promise<void>;
+  /** Drops what this process remembers of an id (another process deleted it). */
+  forget(id: string): void;
 }
 
 export function createImageService(deps: ImageDeps): ImageService {
@@ -43,5 +45,9 @@ export function createImageService(deps: ImageDeps): ImageService {
       return result;
     },
     health: () => deps.store.ping(),
+    forget(id) {
+      originals.forget(id);
+      variants.forgetPrefix(id);
+    },
   };
 }

@@ -34,7 +34,7 @@ export type Headers = Record<string, string>;
 /** What the HTTP layer writes for an image request. */
 export type ImageReply =
   | { type: 'redirect'; location: string; headers: Headers }
-  | { type: 'file'; path: string; size: number; contentType: string; headers: Headers }
+  | { type: 'file'; path: string; size: number; contentType: string; headers: Headers; stale?: () => Promise<ImageReply> }
   | { type: 'bytes'; data: Uint8Array; contentType: string; headers: Headers; after?: () => Promise<void> }
   | { type: 'head'; contentType: string; size?: number; headers: Headers };
 

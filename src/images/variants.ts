@@ -58,7 +58,7 @@ export class Variants {
 
     const fresh = !!this.deps.config.freshness && context.freshnessToken === this.deps.config.freshness;
     if (!fresh) {
-      const hit = await this.lookup(spec, request.proxy, headers);
+      const hit = await this.lookup(original, spec, request.proxy, headers);
       if (hit) return hit;
     }
     return this.renderMiss(original, spec, headers, fresh);
@@ -113,7 +113,7 @@ export class Variants {
   }
 
   // A cached variant: a redirect to S3/the CDN, the bytes (proxy), or the local file.
-  private async lookup(spec: VariantSpec, proxy: boolean, headers: Headers): Promise<ImageReply | undefined> {
+  private async lookup(original: OriginalRecord, spec: VariantSpec, proxy: boolean, headers: Headers): Promise<ImageReply | undefined> {
     const { cache, store, config } = this.deps;
     const key = storageKey(cache, 'cache', variantKey(spec));
     if (!this.located.has(key)) {
@@ -136,7 +136,12 @@ export class Variants {
     const path = cache.localPath(key);
     if (path) {
       this.events.cache('hit');
-      return { type: 'file', path, size: -1, contentType, headers: hitHeaders };
+      // Purged by another process (iaas purge): forget the location and render again.
+      const stale = () => {
+        this.located.delete(key);
+        return this.renderMiss(original, spec, headers, false);
+      };
+      return { type: 'file', path, size: -1, contentType, headers: hitHeaders, stale };
     }
     const data = await cache.get(key);
     if (!data) {
@@ -204,6 +209,7 @@ export class Variants {
     }
   }
 
+  /** Forgets every cache location of an original (after a delete or purge). */
   forgetPrefix(id: string): void {
     for (const key of this.located.keys()) {
       if (key.startsWith(`${id}/`) || key.startsWith(`cache/${id}/`)) this.located.delete(key);

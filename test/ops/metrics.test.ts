@@ -1,0 +1,311 @@
+/**
+ * /metrics of the real cluster (two worker processes): every metric family
+ * the issue lists, counted across both workers, the separate METRICS_PORT,
+ * and the periodic stats log line.
+ */
+import http from 'node:http';
+import t from 'tap';
+import { photoJpeg } from '../helpers/fixtures.js';
+import { eventually, requestToken, postImage, startCluster, unique, type RunningCluster } from '../helpers/service.js';
+
+/** One sample of the exposition format. */
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** One metric family: its HELP and TYPE, and the samples that belong to it. */
+interface Family {
+  name: string;
+  help?: string;
+  type?: string;
+  samples: Sample[];
+}
+
+/** The suffixes a histogram's or summary's samples add to the family name. */
+const SUFFIXES = ['_bucket', '_sum', '_count'];
+
+function unescapeLabel(value: string): string {
+  return value.replace(/\\(["\\n])/g, (_, c: string) => (c === 'n' ? '\n' : c));
+}
+
+/** Parses `{a="x",b="y"}` starting at `text[0] === '{'`; returns the labels and the rest after `}`. */
+function parseLabels(text: string): { labels: Record<string, string>; rest: string } {
+  const labels: Record<string, string> = {};
+  let i = 1;
+  for (;;) {
+    while (text[i] === ' ' || text[i] === ',') i++;
+    if (text[i] === '}') return { labels, rest: text.slice(i + 1) };
+    const eq = text.indexOf('=', i);
+    if (eq === -1 || text[eq + 1] !== '"') throw new Error(`bad label set in ${JSON.stringify(text)}`);
+    const name = text.slice(i, eq).trim();
+    let j = eq + 2;
+    let raw = '';
+    while (j < text.length && text[j] !== '"') {
+      if (text[j] === '\\') {
+        raw += text.slice(j, j + 2);
+        j += 2;
+      } else {
+        raw += text[j];
+        j++;
+      }
+    }
+    if (j >= text.length) throw new Error(`unterminated label value in ${JSON.stringify(text)}`);
+    labels[name] = unescapeLabel(raw);
+    i = j + 1;
+  }
+}
+
+function parseValue(text: string): number {
+  if (text === '+Inf') return Infinity;
+  if (text === '-Inf') return -Infinity;
+  if (text === 'NaN') return NaN;
+  const value = Number(text);
+  if (text === '' || (Number.isNaN(value) && text !== 'NaN')) throw new Error(`bad sample value ${JSON.stringify(text)}`);
+  return value;
+}
+
+/** Parses Prometheus text exposition (version 0.0.4) into families by name. */
+function parseExposition(text: string): Map<string, Family> {
+  const families = new Map<string, Family>();
+  const family = (name: string): Family => {
+    let found = families.get(name);
+    if (!found) {
+      found = { name, samples: [] };
+      families.set(name, found);
+    }
+    return found;
+  };
+  for (const line of text.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed === '') continue;
+    if (trimmed.startsWith('#')) {
+      const match = /^#\s+(HELP|TYPE)\s+([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(.*)$/.exec(trimmed);
+      if (!match) continue; // a plain comment
+      const [, kind, name, rest] = match as unknown as [string, string, string, string];
+      if (kind === 'HELP') family(name).help = rest;
+      else family(name).type = rest;
+      continue;
+    }
+    const nameMatch = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(trimmed);
+    if (!nameMatch) throw new Error(`bad sample line ${JSON.stringify(trimmed)}`);
+    const name = nameMatch[0];
+    let rest = trimmed.slice(name.length);
+    let labels: Record<string, string> = {};
+    if (rest.startsWith('{')) ({ labels, rest } = parseLabels(rest));
+    const [valueText] = rest.trim().split(/\s+/);
+    const value = parseValue(valueText ?? '');
+    // A sample belongs to the family whose TYPE was declared: `x_bucket` to histogram `x`.
+    const base = SUFFIXES.map((suffix) => (name.endsWith(suffix) ? name.slice(0, -suffix.length) : '')).find(
+      (candidate) => candidate && ['histogram', 'summary'].includes(families.get(candidate)?.type ?? ''),
+    );
+    family(base ?? name).samples.push({ name, labels, value });
+  }
+  return families;
+}
+
+/** Sums the samples named `name` whose labels include `match`. */
+function total(families: Map<string, Family>, family: string, name: string, match: Record<string, string> = {}): number {
+  const samples = families.get(family)?.samples ?? [];
+  return samples
+    .filter((sample) => sample.name === name && Object.entries(match).every(([key, value]) => sample.labels[key] === value))
+    .reduce((sum, sample) => sum + sample.value, 0);
+}
+
+/** One request over its own TCP connection (no keep-alive), so the kernel may hand it to either worker. */
+function freshRequest(url: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method: options.method ?? 'GET', agent: false, headers: { Connection: 'close', ...options.headers } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+      response.on('error', reject);
+    });
+    request.setTimeout(30_000, () => request.destroy(new Error(`no answer from ${url}`)));
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/**
+ * Sends at least `count` health checks over fresh connections, and more until
+ * both workers have answered some (the cluster announces itself when the
+ * first worker listens). Returns how many were sent and the statuses seen.
+ */
+async function healthChecks(cluster: RunningCluster, count: number): Promise<{ sent: number; statuses: number[] }> {
+  let sent = 0;
+  const statuses = new Set<number>();
+  const deadline = Date.now() + 60_000;
+  while (sent < count || (cluster.pids().length < 2 && Date.now() < deadline)) {
+    statuses.add((await freshRequest(`${cluster.url}/_health`)).status);
+    sent++;
+    if (sent >= count && cluster.pids().length < 2) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { sent, statuses: [...statuses] };
+}
+
+async function scrape(url: string): Promise<{ status: number; contentType: string; families: Map<string, Family> }> {
+  const response = await freshRequest(url);
+  const text = response.body.toString('utf8');
+  return { status: response.status, contentType: String(response.headers['content-type'] ?? ''), families: parseExposition(text) };
+}
+
+t.test('the exposition parser reads HELP, TYPE, labels, escapes and histogram suffixes', async (t) => {
+  const families = parseExposition(
+    [
+      '# HELP a_total Things',
+      '# TYPE a_total counter',
+      'a_total{route="x",status="200"} 3',
+      'a_total{route="say \\"hi\\"",status="404"} 1',
+      '# HELP h_seconds Time',
+      '# TYPE h_seconds histogram',
+      'h_seconds_bucket{le="0.1",fit="clip"} 1',
+      'h_seconds_bucket{le="+Inf",fit="clip"} 2',
+      'h_seconds_sum{fit="clip"} 0.3',
+      'h_seconds_count{fit="clip"} 2',
+      '',
+    ].join('\n'),
+  );
+  t.equal(families.get('a_total')?.type, 'counter');
+  t.equal(total(families, 'a_total', 'a_total'), 4);
+  t.equal(families.get('a_total')?.samples[1]?.labels.route, 'say "hi"');
+  t.equal(families.get('h_seconds')?.type, 'histogram');
+  t.equal(total(families, 'h_seconds', 'h_seconds_bucket', { le: '+Inf' }), 2);
+  t.equal(total(families, 'h_seconds', 'h_seconds_count'), 2);
+  t.equal(families.get('h_seconds_bucket'), undefined);
+});
+
+t.test('a cluster of two workers reports every metric family, summed across workers, and logs stats', async (t) => {
+  let cluster: RunningCluster;
+  try {
+    cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', STATS_INTERVAL_MS: '1000' }, 60_000);
+  } catch (error) {
+    t.fail(`the cluster did not start: ${(error as Error).message}`);
+    return;
+  }
+  t.teardown(() => cluster.stop());
+  const url = cluster.url;
+  const id = unique('metrics');
+
+  // A token, an upload of a generated JPEG, a miss, a hit, a 404.
+  const issued = await requestToken(url, id);
+  t.equal(issued.status, 200, 'a token is issued');
+  const token = String(issued.body.token);
+  const jpeg = photoJpeg(400, 300);
+  const uploaded = await postImage(url, id, token, jpeg);
+  t.equal(uploaded.status, 200, 'the upload is stored');
+  await uploaded.arrayBuffer();
+
+  const variant = `${url}/${id}_120_90.jpg`;
+  const miss = await freshRequest(variant);
+  t.equal(miss.status, 200, 'the first render answers 200');
+  t.equal(miss.headers['x-cache'], 'MISS', 'the first render is a miss');
+  // The variant is stored after the response: poll until a request finds it.
+  const hit = await eventually(async () => (await freshRequest(variant)).headers['x-cache'] === 'HIT', 20_000);
+  t.ok(hit, 'a later request is a cache hit');
+  const missing = await freshRequest(`${url}/${unique('nothing')}_10_10.jpg`);
+  t.equal(missing.status, 404, 'an unknown id is 404');
+
+  // Health checks over fresh connections, until both workers have answered some.
+  const { sent, statuses } = await healthChecks(cluster, 40);
+  t.same(statuses, [200], 'every health check answers 200');
+  t.equal(cluster.pids().length, 2, 'both workers served requests');
+
+  const scraped = await scrape(`${url}/metrics`);
+  t.equal(scraped.status, 200, '/metrics answers 200');
+  t.match(scraped.contentType, /^text\/plain/, '/metrics is Prometheus text');
+  const families = scraped.families;
+
+  // Requests by route class and status, summed across both workers.
+  const requests = families.get('iaas_http_requests_total');
+  t.equal(requests?.type, 'counter', 'iaas_http_requests_total is a counter');
+  t.equal(total(families, 'iaas_http_requests_total', 'iaas_http_requests_total', { route: 'health', status: '200' }), sent, 'health requests of both workers add up to the number sent');
+  t.ok(total(families, 'iaas_http_requests_total', 'iaas_http_requests_total', { route: 'token', status: '200' }) >= 1, 'token requests are counted');
+  t.equal(total(families, 'iaas_http_requests_total', 'iaas_http_requests_total', { route: 'upload', status: '200' }), 1, 'the upload is counted');
+  t.ok(total(families, 'iaas_http_requests_total', 'iaas_http_requests_total', { route: 'variant', status: '200' }) >= 2, 'variant requests are counted');
+  t.ok(total(families, 'iaas_http_requests_total', 'iaas_http_requests_total', { route: 'variant', status: '404' }) >= 1, 'the 404 is counted');
+
+  // Render durations: a histogram by output format and fit.
+  t.equal(families.get('iaas_render_duration_seconds')?.type, 'histogram', 'iaas_render_duration_seconds is a histogram');
+  const renders = total(families, 'iaas_render_duration_seconds', 'iaas_render_duration_seconds_count', { format: 'jpeg', fit: 'clip' });
+  t.ok(renders >= 1, 'the render is counted by format and fit');
+  t.equal(total(families, 'iaas_render_duration_seconds', 'iaas_render_duration_seconds_bucket', { format: 'jpeg', fit: 'clip', le: '+Inf' }), renders, 'the +Inf bucket holds every render');
+  t.ok(total(families, 'iaas_render_duration_seconds', 'iaas_render_duration_seconds_sum', { format: 'jpeg', fit: 'clip' }) > 0, 'render time adds up');
+
+  // Queue depth and pool utilization: gauges.
+  t.equal(families.get('iaas_render_queue_depth')?.type, 'gauge', 'iaas_render_queue_depth is a gauge');
+  t.equal(families.get('iaas_render_queue_depth')?.samples.length, 1, 'the queue depth has one value');
+  t.ok(total(families, 'iaas_render_queue_depth', 'iaas_render_queue_depth') >= 0, 'the queue depth is a count');
+  t.equal(families.get('iaas_render_pool_utilization')?.type, 'gauge', 'iaas_render_pool_utilization is a gauge');
+  const utilization = total(families, 'iaas_render_pool_utilization', 'iaas_render_pool_utilization');
+  t.ok(utilization >= 0 && utilization <= 1, 'utilization is a share');
+
+  // Cache hits and misses (and redirects, which need S3).
+  t.equal(families.get('iaas_cache_requests_total')?.type, 'counter', 'iaas_cache_requests_total is a counter');
+  const hits = total(families, 'iaas_cache_requests_total', 'iaas_cache_requests_total', { outcome: 'hit' });
+  const misses = total(families, 'iaas_cache_requests_total', 'iaas_cache_requests_total', { outcome: 'miss' });
+  t.ok(hits >= 1, 'cache hits are counted');
+  t.ok(misses >= 1, 'cache misses are counted');
+
+  // Uploads and bytes.
+  t.equal(total(families, 'iaas_uploads_total', 'iaas_uploads_total'), 1, 'one upload is counted');
+  t.ok(total(families, 'iaas_upload_bytes_total', 'iaas_upload_bytes_total') > 0, 'uploaded bytes are counted');
+
+  // Tokens issued and consumed.
+  t.equal(total(families, 'iaas_tokens_total', 'iaas_tokens_total', { event: 'issued' }), 1, 'the issued token is counted');
+  t.equal(total(families, 'iaas_tokens_total', 'iaas_tokens_total', { event: 'consumed' }), 1, 'the consumed token is counted');
+
+  // The memory libvips tracks.
+  t.ok(families.has('iaas_libvips_memory_bytes'), 'iaas_libvips_memory_bytes is reported');
+  t.ok(total(families, 'iaas_libvips_memory_highwater_bytes', 'iaas_libvips_memory_highwater_bytes') > 0, 'the libvips memory high-water mark is above zero after a render');
+
+  // The stats line: one JSON entry per interval with the cluster-wide totals.
+  const stats = await cluster.waitForLog((line) => line.message === 'stats' && ((line.stats as { uploads?: number } | undefined)?.uploads ?? 0) >= 1, 15_000);
+  const fields = stats.stats as Record<string, unknown>;
+  for (const field of ['hits', 'misses', 'uploads', 'uptime', 'generationsPerMinute', 'cacheHitRatio']) {
+    t.ok(field in fields, `the stats line has ${field}`);
+  }
+  t.ok(Number(fields.hits) >= 1, 'the stats line counts hits');
+  t.ok(Number(fields.misses) >= 1, 'the stats line counts misses');
+  t.equal(fields.uploads, 1, 'the stats line counts the upload');
+  t.ok(typeof fields.uptime === 'number' && fields.uptime >= 0, 'the stats line has the uptime in seconds');
+  t.ok(typeof fields.cacheHitRatio === 'number' && fields.cacheHitRatio > 0 && fields.cacheHitRatio < 1, 'the hit ratio is a share');
+  t.equal(stats.role, 'primary', 'the primary logs the stats line once for the cluster');
+
+  t.equal(await cluster.stop(), 0, 'the cluster exits 0 on SIGTERM');
+});
+
+t.test('with METRICS_PORT the metrics move to their own port and leave the public one', async (t) => {
+  let cluster: RunningCluster;
+  try {
+    cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', METRICS_PORT: '0' }, 60_000);
+  } catch (error) {
+    t.fail(`the cluster did not start: ${(error as Error).message}`);
+    return;
+  }
+  t.teardown(() => cluster.stop());
+  const announced = await cluster.waitForLog((line) => typeof line.metricsPort === 'number', 10_000);
+  const metricsPort = Number(announced.metricsPort);
+  t.ok(metricsPort > 0 && metricsPort !== cluster.port, 'the metrics port is its own');
+
+  const { sent, statuses } = await healthChecks(cluster, 10);
+  t.same(statuses, [200], 'every health check answers 200');
+  t.equal(cluster.pids().length, 2, 'both workers served requests');
+
+  const scraped = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
+  t.equal(scraped.status, 200, 'METRICS_PORT serves /metrics');
+  t.equal(total(scraped.families, 'iaas_http_requests_total', 'iaas_http_requests_total', { route: 'health', status: '200' }), sent, 'it reports the workers\' requests');
+  t.ok(scraped.families.has('iaas_render_duration_seconds'), 'it reports the render histogram');
+
+  const other = await freshRequest(`http://127.0.0.1:${metricsPort}/other`);
+  t.equal(other.status, 404, 'the metrics port serves nothing else');
+
+  const publicScrape = await freshRequest(`${cluster.url}/metrics`);
+  t.ok(publicScrape.status === 404 || publicScrape.status === 400, `the public port no longer serves /metrics (got ${publicScrape.status})`);
+  t.notMatch(publicScrape.body.toString('utf8'), /iaas_http_requests_total/, 'no metric leaks on the public port');
+
+  const started = Date.now();
+  t.equal(await cluster.stop(), 0, 'the cluster exits 0 on SIGTERM');
+  t.comment(`stopped in ${Date.now() - started} ms`);
+});
