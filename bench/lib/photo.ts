@@ -5,17 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { encodeRaw } from '../../src/index.js';
-
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The same deterministic generator the test fixtures use.
+import { random } from '../../test/helpers/fixtures.js';
 
 /** Photo-like pixels: gradients, soft blobs and per-pixel noise. */
 export function synthesizePhoto(width = 2725, height = 2225, quality = 90, seed = 42): Uint8Array {
