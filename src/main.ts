@@ -26,6 +26,8 @@ type WorkerMessage =
 
 const BACKOFF_START_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
+/** A worker that dies sooner than this after its start is in a crash loop. */
+const QUICK_DEATH_MS = 2_000;
 /** A worker that lived this long resets the backoff. */
 const STABLE_MS = 10_000;
 
@@ -78,7 +80,10 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
     const worker = cluster.fork({ PORT: String(port), IAAS_CLUSTER_WORKER: '1' });
     bornAt.set(worker.id, Date.now());
     worker.on('message', (message: WorkerMessage) => {
-      if (message.type === 'ready') ready.add(worker.id);
+      if (message.type === 'ready') {
+        ready.add(worker.id);
+        log.info({ worker: worker.process.pid, bootMs: Date.now() - (bornAt.get(worker.id) ?? Date.now()) }, 'worker ready');
+      }
       // A delete in one worker: the others drop what they remember of the id, then the deleter answers.
       if (message.type === 'iaas:forget') {
         const others = Object.values(cluster.workers ?? {}).filter((other): other is Worker => !!other && other.id !== worker.id && other.isConnected());
@@ -104,9 +109,12 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
     ready.delete(worker.id);
     if (stopping) return;
     if (lived > STABLE_MS) backoff = BACKOFF_START_MS;
-    log.error({ worker: worker.process.pid, code, signal, respawnInMs: backoff }, 'worker exited; respawning');
-    setTimeout(() => !stopping && fork(), backoff);
-    backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
+    // A worker that ran a while crashed on a request, not at boot: replace it at once.
+    // Only crash loops (deaths right after start) wait, and longer each time.
+    const delay = lived > QUICK_DEATH_MS ? 0 : backoff;
+    if (delay > 0) backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
+    log.error({ worker: worker.process.pid, code, signal, respawnInMs: delay }, 'worker exited; respawning');
+    setTimeout(() => !stopping && fork(), delay);
   });
 
   const metrics = startPrimaryMetrics(config, log);
