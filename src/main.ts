@@ -6,7 +6,7 @@
  *   node dist/src/main.js        (npm start, iaas start)
  */
 import cluster, { type Worker } from 'node:cluster';
-import { rm, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from './config/load.js';
@@ -16,6 +16,7 @@ import { loadUws } from './http/uws.js';
 import { createMetrics, routeClass } from './metrics.js';
 import { METRICS_CONTENT_TYPE, metricsText, startPrimaryMetrics } from './metrics-cluster.js';
 import { startServer, storeFor } from './server.js';
+import { sweepTempFiles } from './sweep.js';
 
 /** Messages between the primary and its workers. */
 type WorkerMessage =
@@ -56,9 +57,10 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
   // Fail before forking: a worker on the JS fallback would break SO_REUSEPORT silently.
   loadUws();
   await migrate(config);
-  await mkdir(config.tempDir, { recursive: true });
-  // Temp files of a previous run are abandoned uploads.
-  await rm(config.tempDir, { recursive: true, force: true });
+  // Temp files of a previous run are abandoned uploads and half-written originals. (The render
+  // cache can hold millions of files: its leftovers are swept only after a worker dies.)
+  await sweepTempFiles({ objects: [config.originalsDir], uploads: config.tempDir });
+  const folders = { objects: [config.originalsDir, config.cacheDir], uploads: config.tempDir };
   await mkdir(config.tempDir, { recursive: true });
   const port = config.port === 0 ? await freePort(config.listenAddress) : config.port;
   // Workers run this module whichever entry (npm start, iaas start) launched the primary.
@@ -115,6 +117,14 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
     if (delay > 0) backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
     log.error({ worker: worker.process.pid, code, signal, respawnInMs: delay }, 'worker exited; respawning');
     setTimeout(() => !stopping && fork(), delay);
+    // What it was writing when it died is garbage now; nothing refers to a temp file.
+    const pid = worker.process.pid;
+    if (pid !== undefined) {
+      void sweepTempFiles(folders, pid).then(
+        (removed) => removed && log.warn({ worker: pid, removed }, 'removed temp files of the dead worker'),
+        (error: unknown) => log.warn({ err: error }, 'sweeping temp files failed'),
+      );
+    }
   });
 
   const metrics = startPrimaryMetrics(config, log);

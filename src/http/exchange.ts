@@ -137,6 +137,14 @@ export class Exchange {
     });
   }
 
+  /** Closes the connection without an answer (request smuggling). */
+  drop(reason: string): void {
+    if (this.aborted || this.finished) return;
+    this.logFields.code = 'BAD_REQUEST';
+    this.logFields.detail = reason;
+    this.res.close();
+  }
+
   json(status: number, value: unknown, headers: HeaderMap = {}): void {
     this.send(status, { 'Content-Type': 'application/json', ...headers }, JSON.stringify(value));
   }
@@ -145,8 +153,10 @@ export class Exchange {
   fail(error: unknown, closeConnection = false): void {
     const coded = toImageError(error);
     const status = coded.status;
-    if (status >= 500) this.log.error({ err: error, code: coded.code, detail: coded.detail, path: this.path }, 'request failed');
-    else this.logFields.code = coded.code;
+    // Shedding load (503/504) is expected: a cheap field on the request line, not a stack trace.
+    if (coded.code === 'INTERNAL') this.log.error({ err: error, code: coded.code, detail: coded.detail, path: this.path }, 'request failed');
+    this.logFields.code = coded.code;
+    if (coded.detail && coded.code !== 'INTERNAL') this.logFields.detail = coded.detail;
     const headers: HeaderMap = {};
     if (coded.code === 'OVERLOADED' || coded.code === 'UNAVAILABLE') headers['Retry-After'] = '1';
     // After a refused body the connection may hold unread bytes: close it.

@@ -4,7 +4,7 @@
  * bytes are counted here; past the limit the answer is 413 and the temp file goes.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import busboy from 'busboy';
@@ -36,19 +36,35 @@ const PART_LIMITS = { files: 1, fields: 20, parts: 32, fieldSize: 4096, headerPa
 export function receiveUpload(exchange: Exchange, contentType: string, limits: IntakeLimits): Promise<Intake> {
   const res = exchange.res;
   const file = path.join(limits.tempDir, `upload-${process.pid}-${randomBytes(8).toString('hex')}`);
-  const cleanup = () => rm(file, { force: true });
+  // The temp file may still be opening when a refusal comes: remove it only once its stream closed.
+  let outClosed: Promise<void> = Promise.resolve();
+  const cleanup = async () => {
+    await outClosed;
+    await rm(file, { force: true });
+  };
   return new Promise<Intake>((resolve, reject) => {
     let settled = false;
     let received = 0;
     let fileParts = 0;
+    let out: WriteStream | undefined;
     let fileDone: Promise<void> | undefined;
+    let parser: busboy.Busboy | undefined;
     const fail = (error: ImageError) => {
       if (settled) return;
       settled = true;
+      out?.destroy();
       parser?.destroy();
       void cleanup().finally(() => reject(error));
     };
-    let parser: busboy.Busboy | undefined;
+    const writeFailed = (error: unknown) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      const disk = code === 'ENOSPC' || code === 'EIO' || code === 'EACCES' || code === 'EROFS' || code === 'EDQUOT';
+      fail(
+        disk
+          ? new ImageError('UNAVAILABLE', code === 'ENOSPC' ? 'The disk is full' : 'Cannot write the upload', { detail: String(error) })
+          : new ImageError('BAD_REQUEST', 'The multipart body is malformed or incomplete', { detail: String(error) }),
+      );
+    };
     try {
       parser = busboy({ headers: { 'content-type': contentType }, limits: { ...PART_LIMITS, fileSize: limits.maxBytes } });
     } catch {
@@ -67,7 +83,7 @@ export function receiveUpload(exchange: Exchange, contentType: string, limits: I
       if (isLast) parser.end();
       else if (!accepted) {
         res.pause();
-        parser.once('drain', () => !exchange.aborted && res.resume());
+        parser.once('drain', () => !exchange.aborted && !settled && res.resume());
       }
     });
     if (!parser) return;
@@ -79,19 +95,19 @@ export function receiveUpload(exchange: Exchange, contentType: string, limits: I
         stream.resume();
         return fail(new ImageError('BAD_REQUEST', name !== 'image' ? `Unexpected file part ${name}; send the image as the field "image"` : 'Expected exactly one image part'));
       }
-      const out = createWriteStream(file, { flags: 'wx' });
+      const target = createWriteStream(file, { flags: 'wx' });
+      out = target;
+      outClosed = new Promise((done) => target.once('close', () => done()));
       fileDone = new Promise((done, error) => {
-        out.on('finish', done);
-        out.on('error', error);
+        target.on('finish', done);
+        target.on('error', error);
         // pipe() does not forward errors: a truncated part must not become an uncaught exception.
-        stream.on('error', (cause) => {
-          out.destroy();
-          error(cause);
-        });
+        stream.on('error', error);
       });
-      fileDone.catch(() => {});
+      // A write error (disk full) is answered now: pipe() stops reading, so busboy would never close.
+      fileDone.catch(writeFailed);
       stream.on('limit', () => fail(new ImageError('PAYLOAD_TOO_LARGE', `The upload is larger than ${limits.maxBytes} bytes`)));
-      stream.pipe(out);
+      stream.pipe(target);
     });
     parser.on('filesLimit', () => fail(new ImageError('BAD_REQUEST', 'Expected exactly one image part')));
     parser.on('partsLimit', () => fail(new ImageError('BAD_REQUEST', 'Too many parts in the upload')));
@@ -100,21 +116,11 @@ export function receiveUpload(exchange: Exchange, contentType: string, limits: I
     parser.on('close', () => {
       if (settled) return;
       if (!fileDone) return fail(new ImageError('NO_IMAGE_PART', 'The upload has no "image" part'));
-      fileDone.then(
-        () => {
-          if (settled) return;
-          settled = true;
-          resolve({ file, bytes: received, cleanup });
-        },
-        (error: unknown) => {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === 'ENOSPC' || code === 'EIO' || code === 'EACCES' || code === 'EROFS') {
-            fail(new ImageError('UNAVAILABLE', code === 'ENOSPC' ? 'The disk is full' : 'Cannot write the upload', { detail: String(error) }));
-          } else {
-            fail(new ImageError('BAD_REQUEST', 'The multipart body is malformed or incomplete', { detail: String(error) }));
-          }
-        },
-      );
+      fileDone.then(() => {
+        if (settled) return;
+        settled = true;
+        resolve({ file, bytes: received, cleanup });
+      }, writeFailed);
     });
   });
 }

@@ -36,20 +36,36 @@ export interface RouteDeps {
 /** Request headers beyond this many bytes are refused: uWS itself accepts up to its buffer size. */
 export const MAX_HEADER_BYTES = 16 * 1024;
 
-function headerBytes(req: HttpRequest): number {
+/** Why a request must be refused at the door, if it must; `drop` when it smells of smuggling. */
+function doorCheck(req: HttpRequest): { reason: string; drop: boolean } | undefined {
   let total = 0;
+  const lengths = new Set<string>();
+  let lengthHeaders = 0;
+  let chunked = false;
   req.forEach((key, value) => {
     total += key.length + value.length + 4;
+    if (key === 'content-length') {
+      lengthHeaders++;
+      lengths.add(value.trim());
+    } else if (key === 'transfer-encoding') chunked = true;
   });
-  return total;
+  if (total > MAX_HEADER_BYTES) return { reason: `Request headers larger than ${MAX_HEADER_BYTES} bytes`, drop: false };
+  // RFC 9112: differing Content-Length values, or both framings, are request smuggling.
+  if (lengths.size > 1) return { reason: 'Conflicting Content-Length headers', drop: true };
+  if (chunked && lengthHeaders > 0) return { reason: 'Both Transfer-Encoding and Content-Length', drop: true };
+  return undefined;
 }
 
 function begin(deps: RouteDeps, res: HttpResponse, req: HttpRequest): Exchange {
   const exchange = new Exchange(res, req.getCaseSensitiveMethod(), req.getUrl(), deps.log, deps.inflight);
   exchange.observer = deps.observe;
-  if (headerBytes(req) > MAX_HEADER_BYTES) {
+  const refusal = doorCheck(req);
+  if (refusal) {
     exchange.oversized = true;
-    exchange.fail(new ImageError('BAD_REQUEST', `Request headers larger than ${MAX_HEADER_BYTES} bytes`), true);
+    // A smuggled request may already sit behind this one in the buffer: close at once, so uWS
+    // parses nothing more from this connection (it drops what it cannot frame the same way).
+    if (refusal.drop) exchange.drop(refusal.reason);
+    else exchange.fail(new ImageError('BAD_REQUEST', refusal.reason), true);
   }
   return exchange;
 }
@@ -176,14 +192,17 @@ export function uploadRoute(deps: RouteDeps) {
     const intake = receiveUpload(exchange, contentType, { maxBytes: deps.maxUploadBytes, tempDir: deps.tempDir });
     void (async () => {
       let cleanup: (() => Promise<void>) | undefined;
+      let bodyRead = false;
       try {
         const crop = parseCrop(query);
         const received = await intake;
+        bodyRead = true;
         cleanup = received.cleanup;
         const result = await deps.service.upload({ id, token, file: received.file, ...(crop ? { crop } : {}), aborted: () => exchange.aborted });
         exchange.json(200, { status: 'OK', id: result.id, original_width: result.width, original_height: result.height });
       } catch (error) {
-        exchange.fail(error);
+        // Refused before the body was read through: the connection holds unread bytes, close it.
+        exchange.fail(error, !bodyRead);
       } finally {
         await cleanup?.();
       }

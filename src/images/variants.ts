@@ -3,6 +3,7 @@
  * (LRU first), and a live render on a miss, stored after the response.
  */
 import { LRUCache } from 'lru-cache';
+import { ImageError } from '../errors.js';
 import { FORMAT_EXTENSION } from '../options/grammar.js';
 import type { VariantRequest } from '../options/parse.js';
 import type { RenderOptions } from '../render/options.js';
@@ -169,6 +170,8 @@ export class Variants {
   private async renderMiss(original: OriginalRecord, spec: VariantSpec, headers: Headers, fresh: boolean): Promise<ImageReply> {
     const key = storageKey(this.deps.cache, 'cache', variantKey(spec));
     const work = async (): Promise<RenderResult> => {
+      // Shed load before any I/O: a refused render must cost next to nothing.
+      if (!this.deps.pool.hasRoom()) throw new ImageError('OVERLOADED', 'The render queue is full');
       const bytes = await this.originals.bytes(original);
       const started = performance.now();
       const result = await this.deps.pool.render(bytes, this.renderOptions(spec));

@@ -51,6 +51,8 @@ export interface RenderPool {
   probe(input: Uint8Array): Promise<ProbeResult>;
   prepareOriginal(input: Uint8Array, options: PrepareOptions): Promise<PreparedOriginal>;
   stats(): RenderPoolStats;
+  /** False when a new task would be refused with OVERLOADED right now. */
+  hasRoom(): boolean;
   close(): Promise<void>;
 }
 
@@ -105,6 +107,10 @@ class Slots {
 
   get queued(): number {
     return this.waiting.length;
+  }
+
+  get full(): boolean {
+    return this.running >= this.size && this.waiting.length >= this.limit;
   }
 
   async acquire(): Promise<void> {
@@ -195,6 +201,7 @@ export function createRenderPool(options: RenderPoolOptions = {}): RenderPool {
         completed: piscina.completed,
       };
     },
+    hasRoom: () => !slots.full,
     async close() {
       await piscina.destroy();
     },

@@ -134,7 +134,8 @@ export function createLocalStorage(rootDir: string): ObjectStorage {
  */
 async function writeDurably(target: string, key: string, op: string, fill: (temp: string) => Promise<void>): Promise<void> {
   const folder = dirname(target);
-  const temp = join(folder, `.tmp-${randomBytes(12).toString('hex')}`);
+  // The writer's pid in the name lets the cluster sweep what a killed worker left half-written.
+  const temp = join(folder, `.tmp-${process.pid}-${randomBytes(12).toString('hex')}`);
   let renamed = false;
   try {
     await makeFolder(folder);

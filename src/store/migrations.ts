@@ -94,7 +94,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX images_rendered_at ON images (rendered_at);
     `,
   },
+  {
+    version: 2,
+    name: 'when a token was consumed, so an upload cut short by a crash can be retried',
+    sqlite: `ALTER TABLE tokens ADD COLUMN consumed_at TEXT;`,
+    postgres: `ALTER TABLE tokens ADD COLUMN consumed_at timestamptz;`,
+  },
 ];
+
+/**
+ * How long a consumed token stays locked to its upload. An upload that never
+ * completed (its process died) frees the token after this, never sooner: no
+ * live upload takes this long (render and storage timeouts are seconds).
+ */
+export const TOKEN_LEASE_MS = 5 * 60_000;
 
 /** Applies pending migrations to a SQLite database. */
 export function migrateSqlite(db: Database): void {

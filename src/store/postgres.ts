@@ -9,7 +9,7 @@
  */
 import pg from 'pg';
 import { closedError, storeError } from './errors.js';
-import { migratePostgres, quoteIdentifier } from './migrations.js';
+import { migratePostgres, quoteIdentifier, TOKEN_LEASE_MS } from './migrations.js';
 import type { IssueResult, OriginalRecord, Store, VariantRecord } from './types.js';
 
 /** Options of {@link createPostgresStore}. Fields of `connectionString` win over the separate fields. */
@@ -221,11 +221,14 @@ class PostgresStore implements Store {
   async consumeToken(id: string, tokenDigest: Buffer, now: Date): Promise<boolean> {
     // A concurrent caller blocks on the row lock, then re-checks `NOT used`
     // against the committed row and matches nothing.
+    // Unused, or used by an upload that never completed and whose lease ran out (a crash).
     const result = await this.#query(
-      `UPDATE tokens SET used = true
-       WHERE id = $1 AND digest = $2 AND NOT used AND expires_at > $3
+      `UPDATE tokens SET used = true, consumed_at = $3
+       WHERE id = $1 AND digest = $2 AND expires_at > $3 AND uploaded_at IS NULL
+         AND (NOT used OR consumed_at IS NULL OR consumed_at < $4)
+         AND NOT EXISTS (SELECT 1 FROM originals WHERE originals.id = tokens.id)
        RETURNING id`,
-      [id, tokenDigest, now],
+      [id, tokenDigest, now, new Date(now.getTime() - TOKEN_LEASE_MS)],
     );
     return result.rowCount === 1;
   }

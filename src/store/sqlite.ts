@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { closedError, storeError } from './errors.js';
-import { migrateSqlite } from './migrations.js';
+import { migrateSqlite, TOKEN_LEASE_MS } from './migrations.js';
 import type { IssueResult, OriginalRecord, Store, VariantRecord } from './types.js';
 
 /** Options of {@link createSqliteStore}. */
@@ -192,11 +192,14 @@ class SqliteStore implements Store {
 
   consumeToken(id: string, tokenDigest: Buffer, now: Date): Promise<boolean> {
     return this.#run(() => {
+      // Unused, or used by an upload that never completed and whose lease ran out (a crash).
       const row = this.#prepare(
-        `UPDATE tokens SET used = 1
-         WHERE id = ? AND digest = ? AND used = 0 AND expires_at > ?
+        `UPDATE tokens SET used = 1, consumed_at = ?
+         WHERE id = ? AND digest = ? AND expires_at > ? AND uploaded_at IS NULL
+           AND (used = 0 OR consumed_at IS NULL OR consumed_at < ?)
+           AND NOT EXISTS (SELECT 1 FROM originals WHERE originals.id = tokens.id)
          RETURNING id`,
-      ).get(id, tokenDigest, toIso(now));
+      ).get(toIso(now), id, tokenDigest, toIso(now), toIso(new Date(now.getTime() - TOKEN_LEASE_MS)));
       return row !== undefined;
     });
   }

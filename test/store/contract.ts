@@ -7,10 +7,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type tap from 'tap';
 import type { OriginalRecord, Store, VariantRecord } from '../../src/store/index.js';
-import { MIGRATIONS } from '../../src/store/migrations.js';
+import { MIGRATIONS, TOKEN_LEASE_MS } from '../../src/store/migrations.js';
 
 /** Every migration version, in order: what schema_migrations holds after migrate(). */
 export const VERSIONS = MIGRATIONS.map((migration) => migration.version);
+
 
 /** A tap test (the root `t` or a subtest). */
 export type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
@@ -183,6 +184,26 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     t.equal(await store.consumeToken(id, digest, new Date()), true);
     await store.releaseToken(id, digest);
     t.equal(await store.consumeToken(id, digest, new Date()), true);
+  });
+
+  t.test('frees a token whose upload never completed once its lease ran out (a crashed upload)', async (t) => {
+    const store = await open(t);
+    const consumedAt = new Date();
+    const { id, digest } = await issued(store, new Date(consumedAt.getTime() + TOKEN_LEASE_MS + 10 * MINUTE));
+    t.equal(await store.consumeToken(id, digest, consumedAt), true);
+    t.equal(await store.consumeToken(id, digest, new Date(consumedAt.getTime() + TOKEN_LEASE_MS - 1000)), false, 'locked during the lease');
+    t.equal(await store.consumeToken(id, digest, new Date(consumedAt.getTime() + TOKEN_LEASE_MS + 1000)), true, 'free after it');
+    await store.completeToken(id, digest, new Date());
+    t.equal(await store.consumeToken(id, digest, new Date(consumedAt.getTime() + 2 * TOKEN_LEASE_MS)), false, 'never after completion');
+  });
+
+  t.test('refuses a token once its id has an original, even after the lease', async (t) => {
+    const store = await open(t);
+    const consumedAt = new Date();
+    const { id, digest } = await issued(store, new Date(consumedAt.getTime() + TOKEN_LEASE_MS + 10 * MINUTE));
+    t.equal(await store.consumeToken(id, digest, consumedAt), true);
+    await store.insertOriginal({ id, format: 'jpeg', width: 1, height: 1, bytes: 1, storageKey: id, uploadedAt: consumedAt });
+    t.equal(await store.consumeToken(id, digest, new Date(consumedAt.getTime() + TOKEN_LEASE_MS + 1000)), false);
   });
 
   t.test('ignores a release with the wrong digest', async (t) => {
