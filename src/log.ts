@@ -7,6 +7,9 @@ import type { Config } from './config/types.js';
 
 export type { Logger } from 'pino';
 
+/** How often a buffered logger writes out what it holds. */
+const FLUSH_EVERY_MS = 200;
+
 /** The pino level for the original service's `log.{debug,info,warn,error}` switches. */
 export function levelOf(log: Config['log']): string {
   if (log.debug) return 'debug';
@@ -16,16 +19,37 @@ export function levelOf(log: Config['log']): string {
   return 'silent';
 }
 
-/** Creates the process logger. `destination` is for tests; stdout by default. */
-export function createLogger(log: Config['log'], bindings: Record<string, unknown> = {}, destination?: pino.DestinationStream): Logger {
-  const options: pino.LoggerOptions = {
+export interface LoggerOptions {
+  /** Extra fields on every line (role, ...). */
+  bindings?: Record<string, unknown>;
+  /** For tests: where lines go instead of stdout. */
+  destination?: pino.DestinationStream;
+  /**
+   * Batch lines into 4 KiB writes, flushed every 200 ms and at exit. A worker
+   * writes one line per request: one write(2) each cost a third of a cache hit's time.
+   */
+  buffered?: boolean;
+}
+
+/** Creates the process logger. */
+export function createLogger(log: Config['log'], options: LoggerOptions = {}): Logger {
+  const settings: pino.LoggerOptions = {
     level: levelOf(log),
     messageKey: 'message',
-    base: { '@version': '1', pid: process.pid, ...bindings },
+    base: { '@version': '1', pid: process.pid, ...options.bindings },
     timestamp: () => `,"@timestamp":"${new Date().toISOString()}"`,
     formatters: { level: (label) => ({ level: label }) },
   };
-  // Asynchronous writes coalesce the per-request lines written while one write is in flight,
-  // instead of one blocking write(2) per request on the hot path.
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
+  if (options.destination) return pino(settings, options.destination);
+  if (!options.buffered) return pino(settings, pino.destination({ dest: 1, sync: true }));
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  setInterval(() => destination.flush(), FLUSH_EVERY_MS).unref();
+  process.once('exit', () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // Not open yet, or stdout is gone: nothing more can be written anyway.
+    }
+  });
+  return pino(settings, destination);
 }

@@ -236,7 +236,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     }
     throw error;
   }
-  const log = createLogger(config.log, cluster.isPrimary ? { role: 'primary' } : { role: 'worker' });
+  const log = cluster.isPrimary
+    ? createLogger(config.log, { bindings: { role: 'primary' } })
+    : createLogger(config.log, { bindings: { role: 'worker' }, buffered: true });
   try {
     if (cluster.isPrimary) await runPrimary(config, log);
     else await runWorker(config, log);

@@ -160,7 +160,7 @@ export async function serve(t: Test, overrides: Record<string, unknown> = {}, op
       done();
     },
   });
-  const server = await startServer(config, { log: createLogger(config.log, {}, sink) });
+  const server = await startServer(config, { log: createLogger(config.log, { destination: sink }) });
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
