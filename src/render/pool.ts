@@ -143,10 +143,15 @@ export function createRenderPool(options: RenderPoolOptions = {}): RenderPool {
     workerData: { vipsConcurrency: settings.vipsConcurrency },
   });
   const slots = new Slots(settings.size, settings.queueLimit);
+  // Thread start-up (loading the addon and libvips) must not count against a
+  // task's backstop: on a busy machine it alone can take longer than a short timeout.
+  const warm = Promise.all(Array.from({ length: settings.size }, () => piscina.run({ op: 'ping' } satisfies WorkerTask))).then(() => undefined);
+  warm.catch(() => undefined);
 
   async function dispatch(task: WorkerTask, timeoutMs: number): Promise<WorkerReply> {
     await slots.acquire();
     try {
+      await warm;
       // The backstop starts when the task gets a thread, not while it waits.
       const signal = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs + settings.graceMs) : undefined;
       const transferList = 'input' in task ? [task.input.buffer as ArrayBuffer] : [];
@@ -174,9 +179,7 @@ export function createRenderPool(options: RenderPoolOptions = {}): RenderPool {
 
   return {
     options: settings,
-    async ready() {
-      await Promise.all(Array.from({ length: settings.size }, () => piscina.run({ op: 'ping' } satisfies WorkerTask)));
-    },
+    ready: () => warm,
     async render(input, renderOptions = {}) {
       const normalized = normalizeRenderOptions(renderOptions);
       normalized.timeoutMs = effectiveTimeout(normalized.timeoutMs);
