@@ -126,7 +126,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     workers,
     pool: {
       size: poolSize,
-      queueLimit: get<number | undefined>('pool.queue_limit') ?? Math.max(2 * poolSize, poolSize * poolSize),
+      queueLimit: get<number | undefined>('pool.queue_limit') ?? Math.max(4 * poolSize, poolSize * poolSize),
       timeoutMs: get('timeout.conversion'),
       vipsConcurrency: get('vips_concurrency'),
     },

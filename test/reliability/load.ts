@@ -64,16 +64,16 @@ export interface LoadReport {
 }
 
 /**
- * The cluster with one worker, one render thread and one queued render
- * (WORKERS=1, POOL_SIZE=1, QUEUE_LIMIT=1): capacity is then exactly one render
- * at a time plus one waiting, the same on any machine, so "ten times capacity"
+ * The cluster with one worker, one render thread and no waiting renders
+ * (WORKERS=1, POOL_SIZE=1, QUEUE_LIMIT=0): capacity is then exactly one render
+ * at a time, the same on any machine, so "ten times capacity"
  * is well defined; a single worker keeps every request on one queue (with two,
  * SO_REUSEPORT splits connections unevenly); and one render thread leaves the
  * second core to the load generator and the other test files. Its logs go to
  * a file (see startClusterLoggingToFile).
  */
 export async function startLoadCluster(t: Test, extra: Record<string, string> = {}): Promise<{ cluster: FileLoggedCluster; id: string }> {
-  const cluster = await startClusterLoggingToFile(t, { WORKERS: '1', POOL_SIZE: '1', QUEUE_LIMIT: '1', ...extra });
+  const cluster = await startClusterLoggingToFile(t, { WORKERS: '1', POOL_SIZE: '1', QUEUE_LIMIT: '0', ...extra });
   const id = 'load';
   const answer = await upload(cluster.url, id, await token(cluster.url, id), photoJpeg(1600, 1200, 85, 31));
   if (answer.status !== 200) throw new Error(`the load original was not stored: ${answer.status}`);
