@@ -58,13 +58,16 @@ async function main(): Promise<void> {
     return bytes;
   }
 
+  // Warm-up included, as in the service's reading: the same bias on both sides.
+  const cpuAtStart = process.cpuUsage();
   await lanes(Number(values.warmup), undefined);
   const latencies: number[] = [];
   const started = performance.now();
   const bytes = await lanes(Number(values.duration), latencies);
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuAtStart);
   await pool.close();
-  const result: LoadResult & { latencies: number[] } = {
+  const result: LoadResult & { latencies: number[]; cpuMs: number } = {
     client: 'direct',
     rps: latencies.length / seconds,
     totalRps: latencies.length / seconds,
@@ -80,6 +83,7 @@ async function main(): Promise<void> {
     clientBound: false,
     nextCursor: n,
     latencies,
+    cpuMs: (cpu.user + cpu.system) / 1000,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

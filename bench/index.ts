@@ -59,14 +59,20 @@ function input(root: string, name: string, bytes: Uint8Array, describe: string):
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      save: { type: 'boolean', default: false },
-      only: { type: 'string', multiple: true },
-      input: { type: 'string' },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        save: { type: 'boolean', default: false },
+        only: { type: 'string', multiple: true },
+        input: { type: 'string' },
+      },
+    }));
+  } catch (error) {
+    console.error(`${(error as Error).message}\nusage: npm run bench [-- --quick] [-- --save] [-- --only ${SCENARIOS.join(',')}] [-- --input PHOTO.jpg]`);
+    return 2;
+  }
   let only: ScenarioName[] | null;
   try {
     only = parseOnly(values.only);

@@ -53,6 +53,43 @@ export function treeRssBytes(pid: number): number {
   return [pid, ...descendants(pid)].reduce((sum, p) => sum + rssBytes(p), 0);
 }
 
+/** CPU time of a process tree by role, ms: where a server spends its cycles. */
+export interface ThreadCpu {
+  /** The root process (a cluster primary), all its threads. */
+  primary: number;
+  /** The event-loop (main) thread of each child process: HTTP, routing, the store. */
+  main: number;
+  /** Every other thread of the children, including ones that already exited: render-pool threads, libvips' workers, libuv's pool. */
+  rest: number;
+}
+
+/** user + system CPU ms from a /proc stat line (USER_HZ is 100 on Linux). */
+function statCpuMs(file: string): number {
+  try {
+    const stat = readFileSync(file, 'utf8');
+    // Fields after the ")" that closes the name: utime is the 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0; // gone
+  }
+}
+
+/**
+ * Reads the CPU time of `pid` and its descendants by role. Process totals
+ * include threads that have exited (libvips retires idle workers), so only
+ * the main thread is read per thread.
+ */
+export function treeThreadCpuMs(pid: number): ThreadCpu {
+  const cpu: ThreadCpu = { primary: statCpuMs(`/proc/${pid}/stat`), main: 0, rest: 0 };
+  for (const child of descendants(pid)) {
+    const main = statCpuMs(`/proc/${child}/task/${child}/stat`);
+    cpu.main += main;
+    cpu.rest += statCpuMs(`/proc/${child}/stat`) - main;
+  }
+  return cpu;
+}
+
 /** Samples the tree's RSS on an interval; `stop` returns the peak seen. */
 export function startRssSampler(pid: number, intervalMs = 250): { stop(): number } {
   let peak = treeRssBytes(pid);

@@ -148,6 +148,7 @@ export function formatSummary(result: BenchResult): string {
     parts.push(
       '',
       `Memory: service RSS ${mib(m.rssAtFirstBytes)} after ${m.rendered[0]} renders, ${mib(m.rssAtTotalBytes)} after ${m.rendered[1]} (${(m.change * 100).toFixed(1)}%), peak ${mib(m.peakRssBytes)}, ${m.errors} failed requests, ${m.seconds.toFixed(0)} s${m.scaledDown ? ' (scaled down for --quick)' : ''}`,
+      `RSS along the way: ${(m.series ?? []).map((point) => `${point.renders}: ${mib(point.rssBytes)}`).join(', ')}`,
     );
   }
   parts.push('', 'Targets', ratioTable(result.ratios));

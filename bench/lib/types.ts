@@ -117,6 +117,8 @@ export interface MemoryResult {
   rendered: [number, number];
   rssAtFirstBytes: number;
   rssAtTotalBytes: number;
+  /** A reading after every `firstRenders` renders: shows whether RSS levels off or keeps rising. */
+  series: { renders: number; rssBytes: number }[];
   /** rssAtTotal / rssAtFirst - 1. */
   change: number;
   peakRssBytes: number;

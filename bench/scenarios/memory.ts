@@ -3,7 +3,8 @@
  * after 10 000 must stay flat (within 10%). Renders are miss-path requests,
  * each a new size, with one connection per render thread so the render queue
  * never refuses one; only successful renders are counted. The readings are
- * taken after a short idle pause so that work in flight does not count.
+ * taken after a short idle pause so that work in flight does not count, one
+ * after every `first` renders.
  * A --quick run scales the counts down and says so: a smoke test, no verdict.
  */
 import { runAutocannon } from '../lib/load.js';
@@ -54,16 +55,23 @@ export async function runMemoryScenario(ctx: BenchContext): Promise<MemoryResult
     await settle();
     const rssAtFirst = treeRssBytes(service.pid);
     const renderedFirst = state.done;
+    const series = [{ renders: renderedFirst, rssBytes: rssAtFirst }];
     progress.step(`${total - first} more renders (RSS after ${renderedFirst}: ${(rssAtFirst / 2 ** 20).toFixed(0)} MiB)`);
-    await renderUntil(ctx, service, state, total);
-    await settle();
-    const rssAtTotal = treeRssBytes(service.pid);
+    // Readings along the way tell a plateau (warm-up) from a steady climb (a leak).
+    for (let target = 2 * first; state.done < total; target = Math.min(total, target + first)) {
+      await renderUntil(ctx, service, state, target);
+      await settle();
+      series.push({ renders: state.done, rssBytes: treeRssBytes(service.pid) });
+      if (state.done < target) break;
+    }
+    const rssAtTotal = series[series.length - 1]?.rssBytes ?? rssAtFirst;
     return {
       firstRenders: first,
       totalRenders: total,
       rendered: [renderedFirst, state.done],
       rssAtFirstBytes: rssAtFirst,
       rssAtTotalBytes: rssAtTotal,
+      series,
       change: rssAtTotal / rssAtFirst - 1,
       peakRssBytes: sampler.stop(),
       scaledDown,

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { runJsonChild } from '../lib/child.js';
 import { runAutocannon } from '../lib/load.js';
 import { MISS_SEQUENCE_LENGTH, missPath } from '../lib/plan.js';
-import { startRssSampler } from '../lib/proc.js';
+import { startRssSampler, treeThreadCpuMs, type ThreadCpu } from '../lib/proc.js';
 import { alternate } from '../lib/rounds.js';
 import { get, SERVICE_ENV, startIaas, uploadImage } from '../lib/service.js';
 import { percentile } from '../lib/stats.js';
@@ -40,13 +40,13 @@ export async function checkRenders(url: string, name: string, cacheHeader: boole
  * HTTP, routing and the store separate it from the service. (A single process
  * with all the threads is slower on libvips work: see the 1xN split.)
  */
-export async function runFloor(ctx: BenchContext, start: number): Promise<LoadResult> {
+export async function runFloor(ctx: BenchContext, start: number): Promise<LoadResult & { cpuMsPerRender: number }> {
   const s = ctx.settings;
   const { workers, pool } = s.defaultSplit;
   const inflight = Math.max(1, Math.round(s.connections.miss / workers));
   const runs = await Promise.all(
     Array.from({ length: workers }, (_, i) =>
-      runJsonChild<LoadResult & { latencies: number[] }>(
+      runJsonChild<LoadResult & { latencies: number[]; cpuMs: number }>(
         floorRunner,
         [
           '--input', ctx.photo.file,
@@ -61,7 +61,9 @@ export async function runFloor(ctx: BenchContext, start: number): Promise<LoadRe
       ),
     ),
   );
-  return mergeDirect(runs, start + runs.reduce((sum, r) => sum + r.requests, 0));
+  const requests = runs.reduce((sum, r) => sum + r.requests, 0);
+  const cpuMsPerRender = runs.reduce((sum, r) => sum + r.cpuMs, 0) / Math.max(1, requests);
+  return { ...mergeDirect(runs, start + requests), cpuMsPerRender };
 }
 
 /** One LoadResult from the floor's processes: their rates add up, their latencies pool. */
@@ -85,6 +87,22 @@ export function mergeDirect(runs: (LoadResult & { latencies: number[] })[], next
     clientBound: false,
     nextCursor,
   };
+}
+
+/** CPU ms per rendered response, by thread role, over one round (warm-up included in the CPU, so a slight overestimate). */
+function perRender(before: ThreadCpu, after: ThreadCpu, result: LoadResult): ThreadCpu {
+  const rendered = Math.max(1, result.statusCodes['200'] ?? 0);
+  const per = (role: keyof ThreadCpu) => (after[role] - before[role]) / rendered;
+  return { primary: per('primary'), main: per('main'), rest: per('rest') };
+}
+
+/** The median per role over the rounds, as a note: it shows what the HTTP path adds to the render itself. */
+function cpuNote(rounds: ThreadCpu[], floor: number[]): string {
+  const median = (role: keyof ThreadCpu) => percentile(rounds.map((round) => round[role]), 0.5);
+  const roles: (keyof ThreadCpu)[] = ['rest', 'main', 'primary'];
+  const total = roles.reduce((sum, role) => sum + median(role), 0);
+  const parts = roles.map((role) => `${role} ${median(role).toFixed(1)} ms (${((median(role) / total) * 100).toFixed(0)}%)`);
+  return `miss path: iaas CPU per rendered response, by thread (median of rounds; warm-up included): ${parts.join(', ')}; "main" is the workers' event loops (HTTP, routing, the store), "rest" their other threads (render pool, libvips, libuv's file I/O)${floor.length > 0 ? `; the floor used ${percentile(floor, 0.5).toFixed(1)} ms per render` : ''}`;
 }
 
 /** Measures one HTTP contender's miss path for one round, sampling its memory. */
@@ -126,6 +144,8 @@ export async function runMissScenario(ctx: BenchContext): Promise<void> {
   if (nginx) await checkRenders(nginx.url, 'nginx image_filter', false);
   const servers: Record<string, { url: string; pid: number }> = { iaas: service, 'node-peer': peer, ...(nginx ? { nginx } : {}) };
   const contenders = [...Object.keys(servers), 'floor'];
+  const cpuPerRender: ThreadCpu[] = [];
+  const floorCpuPerRender: number[] = [];
   // Each contender walks the size sequence from 0: the same sizes for all, none twice.
   const cursors = new Map(contenders.map((c) => [c, 0]));
   try {
@@ -134,13 +154,16 @@ export async function runMissScenario(ctx: BenchContext): Promise<void> {
         progress.step(`${contender}, round ${r + 1}/${s.rounds}`);
         const start = cursors.get(contender) ?? 0;
         if (contender === 'floor') {
-          const result = await runFloor(ctx, start);
+          const { cpuMsPerRender, ...result } = await runFloor(ctx, start);
+          floorCpuPerRender.push(cpuMsPerRender);
           cursors.set(contender, result.nextCursor ?? start);
           ctx.collector.add(MISS, contender, s.connections.miss, result);
           continue;
         }
         const server = servers[contender] as { url: string; pid: number };
+        const cpuBefore = treeThreadCpuMs(server.pid);
         const { result, peakRss } = await measureMiss(ctx, server.url, server.pid, start);
+        if (contender === 'iaas') cpuPerRender.push(perRender(cpuBefore, treeThreadCpuMs(server.pid), result));
         cursors.set(contender, result.nextCursor ?? start);
         ctx.collector.add(MISS, contender, s.connections.miss, result);
         ctx.collector.annotate(MISS, contender, 'autocannon', { peakRssBytes: peakRss });
@@ -153,5 +176,6 @@ export async function runMissScenario(ctx: BenchContext): Promise<void> {
   ctx.collector.annotate(MISS, 'floor', 'direct', {
     notes: [`${workers} processes x pool of ${pool}, ${Math.max(1, Math.round(s.connections.miss / workers))} in flight each, no HTTP`],
   });
+  if (cpuPerRender.length > 0) ctx.notes.push(cpuNote(cpuPerRender, floorCpuPerRender));
   if (!nginx) ctx.notes.push(s.nginx ? 'nginx image_filter module missing: apt-get install libnginx-mod-http-image-filter' : 'nginx not installed: no nginx reference (apt-get install nginx libnginx-mod-http-image-filter)');
 }
