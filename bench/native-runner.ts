@@ -43,7 +43,10 @@ async function iaasOp(input: Uint8Array, task: string, inflight: number): Promis
   const pool = createRenderPool({ size: inflight, queueLimit: inflight, vipsConcurrency: 1, timeoutMs: 0 });
   await pool.ready();
   const options = TASKS[task]?.iaas ?? {};
-  return { op: () => pool.render(input.slice(), options), close: () => pool.close() };
+  // sharp reads the same Buffer every time without a copy; the pool does the same with a SharedArrayBuffer.
+  const shared = new Uint8Array(new SharedArrayBuffer(input.byteLength));
+  shared.set(input);
+  return { op: () => pool.render(shared, options), close: () => pool.close() };
 }
 
 async function sharpOp(input: Uint8Array, task: string): Promise<{ op: Op; close: () => Promise<void> }> {

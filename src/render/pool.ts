@@ -42,7 +42,11 @@ export interface RenderPoolStats {
   completed: number;
 }
 
-/** A pool of render threads. Inputs are transferred to the thread: their buffers are detached afterwards. */
+/**
+ * A pool of render threads. Inputs that own their whole ArrayBuffer are
+ * transferred to the thread (detached afterwards); inputs in a
+ * SharedArrayBuffer are shared without a copy; others are copied.
+ */
 export interface RenderPool {
   readonly options: Readonly<Required<RenderPoolOptions>>;
   /** Resolves once every thread has loaded the addon. */
@@ -84,11 +88,20 @@ function checkPoolOptions(options: Required<RenderPoolOptions>): void {
   }
 }
 
-/** Moves the input to the thread when it owns its whole buffer; otherwise sends a copy. */
+/**
+ * Moves the input to the thread when it owns its whole buffer, shares it when
+ * it lives in a SharedArrayBuffer (the caller must not change it until the
+ * task settles), and otherwise sends a copy.
+ */
 function transferable(input: Uint8Array): Uint8Array {
   if (!(input instanceof Uint8Array)) throw new ImageError('BAD_OPTION', `Expected a Uint8Array for input but received ${typeof input}`);
+  if (isShared(input)) return input;
   const owns = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength;
   return owns && input.buffer instanceof ArrayBuffer ? input : input.slice();
+}
+
+function isShared(input: Uint8Array): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && input.buffer instanceof SharedArrayBuffer;
 }
 
 /** A FIFO of tasks waiting for one of `size` slots, refusing beyond `limit` waiters. */
@@ -154,7 +167,7 @@ export function createRenderPool(options: RenderPoolOptions = {}): RenderPool {
       await warm;
       // The backstop starts when the task gets a thread, not while it waits.
       const signal = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs + settings.graceMs) : undefined;
-      const transferList = 'input' in task ? [task.input.buffer as ArrayBuffer] : [];
+      const transferList = 'input' in task && !isShared(task.input) ? [task.input.buffer as ArrayBuffer] : [];
       return (await piscina.run(task, { transferList, ...(signal ? { signal } : {}) })) as WorkerReply;
     } catch (error) {
       if ((error as { name?: string } | null)?.name === 'AbortError') {

@@ -34,6 +34,18 @@ t.test('renders in a thread the same bytes as a direct render, transferring the 
   t.ok(prepared.width * prepared.height <= 100_000, 'prepareOriginal runs in the pool');
 });
 
+t.test('shares an input in a SharedArrayBuffer with the threads, neither detaching nor copying it', async (t) => {
+  const pool = createRenderPool({ size: 2 });
+  t.teardown(() => pool.close());
+  const shared = new Uint8Array(new SharedArrayBuffer(photo.byteLength));
+  shared.set(photo);
+  const direct = render(photo, { width: 200, height: 150 });
+  const [first, second] = await Promise.all([pool.render(shared, { width: 200, height: 150 }), pool.render(shared, { width: 200, height: 150 })]);
+  t.equal(shared.byteLength, photo.byteLength, 'the input is still readable here');
+  for (const result of [first, second]) t.ok(Buffer.from(result.data).equals(Buffer.from(direct.data)), 'identical output from the shared bytes');
+  t.same((await pool.probe(shared)).width, 800);
+});
+
 t.test('a timed-out render fails with TIMEOUT within timeoutMs + 200 ms, then the pool renders correctly', async (t) => {
   const pool = createRenderPool({ size: 1, timeoutMs: 150 });
   t.teardown(() => pool.close());
