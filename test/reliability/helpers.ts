@@ -3,7 +3,7 @@
  * cluster), raw sockets, multipart bodies built by hand, a crash watch,
  * memory and latency measurements, and scans of what was stored.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, request as httpRequest, type Server as HttpServer } from 'node:http';
@@ -188,19 +188,17 @@ export interface Cluster {
   stop(): Promise<number | null>;
 }
 
-export async function startCluster(t: Test, env: Record<string, string>): Promise<Cluster> {
-  const root = await mkdtemp(path.join(tmpdir(), 'iaas-rel-cluster-'));
-  const dataDir = path.join(root, 'data');
-  const configDir = path.join(root, 'config');
-  await mkdir(dataDir);
-  await mkdir(configDir);
-  const proc = await startClusterProcess({ DATA_DIR: dataDir, NODE_CONFIG_DIR: configDir, LOG_INFO: 'true', ...env }, packageRoot());
+/**
+ * Wraps a graceful stop so that it runs once, falls back to SIGKILL after
+ * 20 s, and runs at teardown too, removing `root` afterwards.
+ */
+function stopOnce(t: Test, root: string, child: ChildProcess, graceful: () => Promise<number | null>): () => Promise<number | null> {
   let stopping: Promise<number | null> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      const force = setTimeout(() => proc.child.kill('SIGKILL'), 20_000);
+      const force = setTimeout(() => child.kill('SIGKILL'), 20_000);
       try {
-        return await proc.stop();
+        return await graceful();
       } finally {
         clearTimeout(force);
       }
@@ -211,6 +209,17 @@ export async function startCluster(t: Test, env: Record<string, string>): Promis
     await stop();
     await rm(root, { recursive: true, force: true });
   });
+  return stop;
+}
+
+export async function startCluster(t: Test, env: Record<string, string>): Promise<Cluster> {
+  const root = await mkdtemp(path.join(tmpdir(), 'iaas-rel-cluster-'));
+  const dataDir = path.join(root, 'data');
+  const configDir = path.join(root, 'config');
+  await mkdir(dataDir);
+  await mkdir(configDir);
+  const proc = await startClusterProcess({ DATA_DIR: dataDir, NODE_CONFIG_DIR: configDir, LOG_INFO: 'true', ...env }, packageRoot());
+  const stop = stopOnce(t, root, proc.child, () => proc.stop());
   return { url: proc.url, port: proc.port, proc, dataDir, workerPids: () => childPids(proc.child.pid ?? -1), stop };
 }
 
@@ -262,23 +271,10 @@ export async function startClusterLoggingToFile(t: Test, env: Record<string, str
     return parsed;
   };
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let stopping: Promise<number | null> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      const force = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      child.kill('SIGTERM');
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(force);
-      }
-    })();
-    return stopping;
-  };
-  t.teardown(async () => {
-    await stop();
-    await rm(root, { recursive: true, force: true });
+  const stop = stopOnce(t, root, child, async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    child.kill('SIGTERM');
+    return exited;
   });
   let listening: Json | undefined;
   const deadline = Date.now() + timeoutMs;

@@ -2,7 +2,7 @@
  * Uploads under contention and clients that walk away: one token raced by
  * fifty uploads, and aborts mid-upload, mid-processing and mid-render.
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { storageKey, variantKey } from '../../src/images/keys.js';
@@ -73,21 +73,27 @@ t.test('fifty parallel uploads with one token: exactly one 200 and one stored or
   await assertAlive(t, rel.url, mark);
 });
 
-/** Opens an upload, sends `sendBytes` of its body, waits for `until`, then vanishes. */
-async function abandonUpload(id: string, tokenValue: string, bytes: Uint8Array, sendBytes: number | 'all', until: () => boolean | Promise<boolean>): Promise<boolean> {
-  const { body, contentType } = multipart([{ name: 'image', filename: 'a.jpg', type: 'image/jpeg', data: bytes }]);
-  const socket = connect(rel.port, '127.0.0.1');
+/** A raw connection to the server, and whether any answer byte has arrived on it. */
+async function openRaw(port: number): Promise<{ socket: Socket; answered: () => boolean }> {
+  const socket = connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
   let answered = false;
   socket.on('data', () => {
     answered = true;
   });
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  return { socket, answered: () => answered };
+}
+
+/** Opens an upload, sends `sendBytes` of its body, waits for `until`, then vanishes. */
+async function abandonUpload(id: string, tokenValue: string, bytes: Uint8Array, sendBytes: number | 'all', until: () => boolean | Promise<boolean>): Promise<boolean> {
+  const { body, contentType } = multipart([{ name: 'image', filename: 'a.jpg', type: 'image/jpeg', data: bytes }]);
+  const { socket, answered } = await openRaw(rel.port);
   await writeAll(socket, head('POST', `/${id}.jpg`, { 'X-Token': tokenValue, 'Content-Type': contentType, 'Content-Length': body.byteLength }));
   await writeAll(socket, sendBytes === 'all' ? body : body.subarray(0, sendBytes));
   const reached = await eventually(until, 5_000, 2);
   socket.resetAndDestroy();
-  return reached && !answered;
+  return reached && !answered();
 }
 
 t.test('a client aborting mid-upload leaves no temp file and nothing stored, and its token uploads afterwards', async (t) => {
@@ -135,17 +141,11 @@ t.test('a client aborting mid-render leaves no cache object and no index row, an
   const height = 2000;
   const spec = { id, width, height, fit: 'clip', quality: 'auto' as const, blur: 5, format: 'jpeg' };
   const key = storageKey(rel.server.cache, 'cache', variantKey(spec));
-  const socket = connect(rel.port, '127.0.0.1');
-  socket.on('error', () => undefined);
-  let answered = false;
-  socket.on('data', () => {
-    answered = true;
-  });
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  const { socket, answered } = await openRaw(rel.port);
   socket.write(head('GET', `/${id}_${width}_${height}.jpg?blur=true`, {}));
   t.ok(await eventually(() => rel.server.pool.stats().running > 0, 5_000, 2), 'the render is running');
   socket.resetAndDestroy();
-  t.notOk(answered, 'aborted before any answer');
+  t.notOk(answered(), 'aborted before any answer');
   t.ok(await eventually(() => rel.server.pool.stats().running === 0, 20_000), 'the render finished in the pool');
   t.ok(
     await stays(async () => !(await rel.server.cache.exists(key)) && (await rel.server.store.getVariant(key)) === null, 2_000),
