@@ -8,14 +8,19 @@ function resolveDir(specifier) {
     return require(specifier);
   } catch (err) {
     throw new Error(
-      `iaas: cannot find ${specifier}. Install it with npm (it is a dependency of iaas): ${err.message}`,
+      `iaas: cannot find ${specifier}, which npm installs with iaas (libvips binaries exist for ` +
+        `linux-x64, where iaas is tested, and linux-arm64; this is ${process.platform}-${process.arch}): ${err.message}`,
     );
   }
 }
 
+// The binary package for this machine, named as sharp names them. package.json lists the
+// linux-x64 one (tested) and the linux-arm64 one (not tested) as optional dependencies, so
+// npm installs the one matching this machine.
+const binaryPackage = `@img/sharp-libvips-${process.platform}-${process.arch}`;
 const includeDir = resolveDir('@img/sharp-libvips-dev/include');
-const libDir = resolveDir('@img/sharp-libvips-linux-x64/lib');
-const versions = require('@img/sharp-libvips-linux-x64/versions');
+const libDir = resolveDir(`${binaryPackage}/lib`);
+const versions = require(`${binaryPackage}/versions`);
 const releaseDir = path.resolve(__dirname, '..', 'build', 'Release');
 
 module.exports = {
