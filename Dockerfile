@@ -3,21 +3,23 @@
 #   docker build -t iaas .
 #   docker run -p 1337:1337 -v iaas-data:/data iaas
 #
-# Two stages on node:20-bookworm-slim. The build stage runs the README's own
-# install command, `npm ci`, which builds everything through package.json's
-# scripts: `install` compiles the native addon against the npm-shipped libvips
-# (@img/sharp-libvips-*; no libvips from apt) and `prepare` compiles the
-# TypeScript into dist/. Dev dependencies are then pruned, and the runtime
+# Two stages on node:24-trixie-slim: Node 24 LTS on Debian 13, whose glibc
+# (2.41) the current uWebSockets.js build needs. The build stage runs the
+# README's own install command, `npm ci`, which builds everything through
+# package.json's scripts: `install` makes better-sqlite3's binding and compiles
+# the native addon against the npm-shipped libvips (@img/sharp-libvips-*; no
+# libvips from apt), and `prepare` compiles the TypeScript into dist/. Dev dependencies are then pruned, and the runtime
 # stage takes only what `npm start` needs. test/ops/dockerfile.test.ts keeps
 # these commands identical to package.json and the README.
 #
-# libvips comes from @img/sharp-libvips-linux-x64, a dependency of iaas, so
-# the image is built for linux/amd64 (on other hosts: docker build --platform linux/amd64).
+# libvips comes from @img/sharp-libvips-linux-x64, an optional dependency of
+# iaas installed on x64 (the arm64 one is listed too, but untested), so the
+# image is built for linux/amd64 (on other hosts: docker build --platform linux/amd64).
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-trixie-slim AS build
 
 # node-gyp needs python3, make and a C++ compiler: for the addon, and for
-# better-sqlite3 when no prebuilt binary matches. Nothing else comes from apt.
+# better-sqlite3 when no prebuilt binary can be fetched. Nothing else comes from apt.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -25,7 +27,9 @@ RUN apt-get update \
 WORKDIR /app
 
 # node-gyp builds against this image's own Node headers (/usr/local/include/node)
-# and never downloads any.
+# and never downloads any. iaas' own install step finds them by itself; this is
+# for an npm that still runs better-sqlite3's own install script (one that
+# ignores package.json's allowScripts).
 ENV npm_config_nodedir=/usr/local
 
 COPY . .
@@ -38,7 +42,7 @@ RUN npm prune --omit=dev \
  && mkdir -p config
 
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-trixie-slim AS runtime
 
 # MALLOC_ARENA_MAX=2 rather than jemalloc: glibc keeps up to 8 malloc arenas
 # per core for a process's many threads (render pool threads times libvips

@@ -24,7 +24,7 @@ function repoRoot(): string {
 
 const ROOT = repoRoot();
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
-const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; engines: { node: string } };
 
 /** One Dockerfile instruction: its keyword (upper case) and its arguments, continuation lines joined. */
 interface Instruction {
@@ -153,10 +153,32 @@ t.test('the Dockerfile parser joins continuations, drops comments and reads both
   t.same(withoutFlags('--from=build --chown=node:node a b'), { flags: { from: 'build', chown: 'node:node' }, rest: 'a b' });
 });
 
-t.test('the Dockerfile is multi-stage on node:20-bookworm-slim', async (t) => {
+/** The Node majors package.json's engines admits, from ranges of the form `^24.0.0`. */
+function engineMajors(range: string): number[] {
+  return range.split('||').flatMap((part) => {
+    const match = /^\s*\^(\d+)\./.exec(part);
+    return match ? [Number(match[1])] : [];
+  });
+}
+
+const BASE = 'node:24-trixie-slim';
+
+t.test('the Dockerfile is multi-stage on node:24-trixie-slim', async (t) => {
   t.ok(stages.length >= 2, 'it has a build stage and a runtime stage');
-  for (const stage of stages) t.equal(stage.from, 'node:20-bookworm-slim', `stage ${stage.name ?? '(unnamed)'} is based on node:20-bookworm-slim`);
+  for (const stage of stages) t.equal(stage.from, BASE, `stage ${stage.name ?? '(unnamed)'} is based on ${BASE}`);
   t.ok(buildStage?.name, 'the build stage is named, for COPY --from');
+});
+
+t.test('the base image runs a supported Node on a glibc the current uWebSockets.js build loads on', async (t) => {
+  const match = /^node:(\d+)-([a-z]+)-slim$/.exec(runtime?.from ?? '');
+  t.ok(match, 'the runtime base is an official node:<major>-<debian>-slim image');
+  const major = Number(match?.[1]);
+  t.same(engineMajors('^20.17.0 || ^22.9.0 || ^24.0.0'), [20, 22, 24], 'engine ranges are read by their major');
+  t.ok(engineMajors(pkg.engines.node).includes(major), `Node ${major} is in package.json's engines (${pkg.engines.node})`);
+  t.equal(major, Math.max(...engineMajors(pkg.engines.node)), 'the newest supported major');
+  // Debian 13 (trixie) has glibc 2.41; the current uWS build needs 2.38, which Debian 12 (2.36) lacks.
+  t.equal(match?.[2], 'trixie', 'Debian 13, whose glibc the current uWS build needs');
+  if (readme) t.ok(readme.includes(`multi-stage on \`${BASE}\``), 'the README\'s Docker section names the same base image');
 });
 
 t.test('the build stage installs and builds with the README\'s and package.json\'s commands', async (t) => {
