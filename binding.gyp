@@ -18,6 +18,7 @@
       'native/geometry.cc',
       'native/pipeline.cc',
       'native/save.cc',
+      'native/strip.cc',
       'native/options.cc',
       'native/testing.cc'
     ],

@@ -10,6 +10,7 @@
 #include "options.h"
 #include "pipeline.h"
 #include "testing.h"
+#include "vocabulary.h"
 
 namespace iaas {
 
@@ -108,6 +109,22 @@ Napi::Value VersionsBody(const Napi::CallbackInfo& info) {
   return result;
 }
 
+template <typename Table>
+Napi::Array NamesOf(Napi::Env env, const Table& table) {
+  Napi::Array names = Napi::Array::New(env, table.size());
+  for (uint32_t i = 0; i < table.size(); i++) names.Set(i, table[i].second);
+  return names;
+}
+
+Napi::Value VocabularyBody(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fits", NamesOf(env, kFits));
+  result.Set("outputFormats", NamesOf(env, kOutFormats));
+  result.Set("inputFormats", NamesOf(env, kInputFormats));
+  return result;
+}
+
 template <Napi::Value (*Body)(const Napi::CallbackInfo&)>
 Napi::Value Guarded(const Napi::CallbackInfo& info) {
   return Guard(info, Body);
@@ -121,6 +138,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setConcurrency", Napi::Function::New(env, Guarded<SetConcurrencyBody>, "setConcurrency"));
   exports.Set("stats", Napi::Function::New(env, Guarded<StatsBody>, "stats"));
   exports.Set("versions", Napi::Function::New(env, Guarded<VersionsBody>, "versions"));
+  exports.Set("vocabulary", Napi::Function::New(env, Guarded<VocabularyBody>, "vocabulary"));
   exports.Set("encodeRaw", Napi::Function::New(env, EncodeRaw, "encodeRaw"));
   exports.Set("decodeRaw", Napi::Function::New(env, DecodeRaw, "decodeRaw"));
   exports.Set("libvipsLoaderFor", Napi::Function::New(env, LibvipsLoaderFor, "libvipsLoaderFor"));

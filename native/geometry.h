@@ -1,9 +1,10 @@
 // The fit modes: how a source of w×h maps into a requested box of W×H.
 #pragma once
 
+#include "vocabulary.h"
+
 namespace iaas {
 
-enum class Fit { Clip, Crop, Canvas, Cover };
 
 // Sizes in the oriented space (as a browser displays the image).
 struct Plan {

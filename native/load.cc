@@ -59,8 +59,14 @@ Header HeaderOf(const Input& input, const VImage& image) {
   Header header;
   header.format = input.format();
   header.width = image.width();
-  header.pages = vips_image_get_n_pages(image.get_image());
-  header.height = header.pages > 1 ? vips_image_get_page_height(image.get_image()) : image.height();
+  // The raw count: vips_image_get_n_pages() reports 1 for 10,000 pages or more, which would
+  // let such a file past the limits. Only the first page is loaded, so its height is one page's.
+  int pages = 1;
+  if (vips_image_get_typeof(image.get_image(), VIPS_META_N_PAGES) != 0 &&
+      vips_image_get_int(image.get_image(), VIPS_META_N_PAGES, &pages) == 0 && pages > 1) {
+    header.pages = pages;
+  }
+  header.height = image.height();
   header.orientation = vips_image_get_orientation(image.get_image());
   if (header.orientation < 1 || header.orientation > 8) header.orientation = 1;
   header.hasAlpha = image.has_alpha();
@@ -71,7 +77,11 @@ Header HeaderOf(const Input& input, const VImage& image) {
   return header;
 }
 
-void CheckPixels(const Header& header, double maxPixels) {
+void CheckPixels(const Header& header, double maxPixels, int maxPages) {
+  if (maxPages > 0 && header.pages > maxPages) {
+    throw Failure(Code::TooManyPixels, "The image declares " + std::to_string(header.pages) +
+                                           " pages or frames, more than the limit of " + std::to_string(maxPages));
+  }
   if (maxPixels > 0 && header.Pixels() > maxPixels) {
     throw Failure(Code::TooManyPixels,
                   "The image declares " + std::to_string(header.width) + "x" + std::to_string(header.height) +

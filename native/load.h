@@ -15,7 +15,7 @@ struct Header {
   Format format = Format::Unknown;
   int width = 0;   // as stored, before EXIF orientation
   int height = 0;  // of one page
-  int pages = 1;
+  int pages = 1;  // as the header declares, uncapped
   int orientation = 1;
   bool hasAlpha = false;
   int jpegQuality = -1;  // -1 when not a JPEG or no tables were found
@@ -57,8 +57,9 @@ Header ReadHeader(const Input& input);
 // The header of an image already opened from `input` (saves a second parse).
 Header HeaderOf(const Input& input, const vips::VImage& image);
 
-// Refuses, before any decoding, an image whose header declares more pixels
-// (all pages counted) than `maxPixels`.
-void CheckPixels(const Header& header, double maxPixels);
+// Refuses, before any decoding, an image whose header declares more pages
+// than `maxPages`, or more pixels (all pages counted) than `maxPixels`.
+// A limit of 0 is no limit.
+void CheckPixels(const Header& header, double maxPixels, int maxPages);
 
 }  // namespace iaas

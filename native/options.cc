@@ -3,8 +3,23 @@
 #include <string>
 
 #include "errors.h"
+#include "vocabulary.h"
 
 namespace iaas {
+
+namespace {
+
+[[noreturn]] void Mistyped(const char* key, const char* what) {
+  throw Failure(Code::Internal, std::string("Expected ") + what + " for option " + key);
+}
+
+Napi::Value Required(const Napi::Object& object, const char* key, const char* what) {
+  Napi::Value value = object.Get(key);
+  if (value.IsUndefined()) Mistyped(key, what);
+  return value;
+}
+
+}  // namespace
 
 Bytes ReadBytes(const Napi::Value& value) {
   if (!value.IsTypedArray()) throw Failure(Code::Internal, "Expected a Uint8Array input");
@@ -12,73 +27,78 @@ Bytes ReadBytes(const Napi::Value& value) {
   return Bytes{array.Data(), array.ByteLength()};
 }
 
-int ReadInt(const Napi::Object& object, const char* key, int fallback) {
-  Napi::Value value = object.Get(key);
-  return value.IsNumber() ? value.As<Napi::Number>().Int32Value() : fallback;
+int ReadInt(const Napi::Object& object, const char* key) {
+  Napi::Value value = Required(object, key, "an integer");
+  if (!value.IsNumber()) Mistyped(key, "an integer");
+  return value.As<Napi::Number>().Int32Value();
 }
 
-double ReadDouble(const Napi::Object& object, const char* key, double fallback) {
-  Napi::Value value = object.Get(key);
-  return value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : fallback;
+double ReadDouble(const Napi::Object& object, const char* key) {
+  Napi::Value value = Required(object, key, "a number");
+  if (!value.IsNumber()) Mistyped(key, "a number");
+  return value.As<Napi::Number>().DoubleValue();
+}
+
+bool ReadBool(const Napi::Object& object, const char* key) {
+  Napi::Value value = Required(object, key, "a boolean");
+  if (!value.IsBoolean()) Mistyped(key, "a boolean");
+  return value.As<Napi::Boolean>().Value();
+}
+
+std::string ReadString(const Napi::Object& object, const char* key) {
+  Napi::Value value = Required(object, key, "a string");
+  if (!value.IsString()) Mistyped(key, "a string");
+  return value.As<Napi::String>().Utf8Value();
+}
+
+int ReadInt(const Napi::Object& object, const char* key, int fallback) {
+  return object.Get(key).IsUndefined() ? fallback : ReadInt(object, key);
 }
 
 std::string ReadString(const Napi::Object& object, const char* key, const std::string& fallback) {
-  Napi::Value value = object.Get(key);
-  return value.IsString() ? value.As<Napi::String>().Utf8Value() : fallback;
+  return object.Get(key).IsUndefined() ? fallback : ReadString(object, key);
 }
-
-OutFormat ParseOutFormat(const std::string& name) {
-  if (name == "png") return OutFormat::Png;
-  if (name == "webp") return OutFormat::Webp;
-  if (name == "avif") return OutFormat::Avif;
-  return OutFormat::Jpeg;
-}
-
-namespace {
-
-Fit ParseFit(const std::string& name) {
-  if (name == "crop") return Fit::Crop;
-  if (name == "canvas") return Fit::Canvas;
-  if (name == "cover") return Fit::Cover;
-  return Fit::Clip;
-}
-
-}  // namespace
 
 RenderOptions ReadRenderOptions(const Napi::Object& object) {
   RenderOptions options;
-  options.width = ReadInt(object, "width", 0);
-  options.height = ReadInt(object, "height", 0);
-  options.fit = ParseFit(ReadString(object, "fit", "clip"));
-  options.format = ParseOutFormat(ReadString(object, "format", "jpeg"));
-  options.quality = ReadInt(object, "quality", -1);
-  options.blurSigma = ReadDouble(object, "blurSigma", 0);
-  Napi::Value background = object.Get("background");
-  if (background.IsArray()) {
-    Napi::Array rgb = background.As<Napi::Array>();
-    for (uint32_t i = 0; i < 3 && i < rgb.Length(); i++) {
-      options.background[i] = rgb.Get(i).As<Napi::Number>().DoubleValue();
-    }
+  options.width = ReadInt(object, "width");
+  options.height = ReadInt(object, "height");
+  options.fit = FitNamed(ReadString(object, "fit"));
+  options.format = OutFormatNamed(ReadString(object, "format"));
+  options.quality = ReadInt(object, "quality");
+  options.blurSigma = ReadDouble(object, "blurSigma");
+  Napi::Value background = Required(object, "background", "an [r, g, b] array");
+  if (!background.IsArray() || background.As<Napi::Array>().Length() != 3) Mistyped("background", "an [r, g, b] array");
+  Napi::Array rgb = background.As<Napi::Array>();
+  for (uint32_t i = 0; i < 3; i++) {
+    Napi::Value channel = rgb.Get(i);
+    if (!channel.IsNumber()) Mistyped("background", "an [r, g, b] array");
+    options.background[i] = channel.As<Napi::Number>().DoubleValue();
   }
-  options.timeoutMs = ReadInt(object, "timeoutMs", 0);
-  options.maxInputPixels = ReadDouble(object, "maxInputPixels", 0);
+  options.timeoutMs = ReadInt(object, "timeoutMs");
+  options.maxInputPixels = ReadDouble(object, "maxInputPixels");
+  options.maxPages = ReadInt(object, "maxPages");
+  options.avifEffort = ReadInt(object, "avifEffort");
   return options;
 }
 
 PrepareOptions ReadPrepareOptions(const Napi::Object& object) {
   PrepareOptions options;
   Napi::Value crop = object.Get("crop");
-  if (crop.IsObject()) {
+  if (!crop.IsUndefined()) {
+    if (!crop.IsObject()) Mistyped("crop", "an object");
     Napi::Object rect = crop.As<Napi::Object>();
     options.crop = true;
-    options.rect.x = ReadInt(rect, "x", 0);
-    options.rect.y = ReadInt(rect, "y", 0);
-    options.rect.width = ReadInt(rect, "width", 1);
-    options.rect.height = ReadInt(rect, "height", 1);
+    options.rect.x = ReadInt(rect, "x");
+    options.rect.y = ReadInt(rect, "y");
+    options.rect.width = ReadInt(rect, "width");
+    options.rect.height = ReadInt(rect, "height");
   }
-  options.maxPixels = ReadDouble(object, "maxPixels", 0);
-  options.maxInputPixels = ReadDouble(object, "maxInputPixels", 0);
-  options.timeoutMs = ReadInt(object, "timeoutMs", 0);
+  options.maxPixels = ReadDouble(object, "maxPixels");
+  options.maxInputPixels = ReadDouble(object, "maxInputPixels");
+  options.maxPages = ReadInt(object, "maxPages");
+  options.timeoutMs = ReadInt(object, "timeoutMs");
+  options.keepMetadata = ReadBool(object, "keepMetadata");
   return options;
 }
 

@@ -5,6 +5,7 @@
 
 #include "deadline.h"
 #include "errors.h"
+#include "strip.h"
 
 namespace iaas {
 
@@ -151,7 +152,7 @@ RenderResult Render(const Input& input, const RenderOptions& options) {
   Deadline deadline(options.timeoutMs);
   VImage image = input.Open(true);
   Header header = HeaderOf(input, image);
-  CheckPixels(header, options.maxInputPixels);
+  CheckPixels(header, options.maxInputPixels, options.maxPages);
   Work w{input, options, deadline, header,
          PlanGeometry(header.OrientedWidth(), header.OrientedHeight(), options.width, options.height, options.fit),
          image};
@@ -168,7 +169,7 @@ RenderResult Render(const Input& input, const RenderOptions& options) {
   Canvas(w);
 
   int quality = options.quality >= 0 ? options.quality : AutoQuality(options.format, header);
-  Encoded data = Save(w.image, options.format, quality, deadline);
+  Encoded data = Save(w.image, EncodeSettings{options.format, quality, options.avifEffort}, deadline);
   return RenderResult{std::move(data), options.format, w.image.width(), w.image.height()};
 }
 
@@ -207,6 +208,20 @@ Format ToFormat(OutFormat format) {
   return Format::Png;
 }
 
+// Formats whose metadata cannot be removed without re-encoding: it is re-encoded when
+// it carries EXIF, XMP or IPTC. (GIF keeps its comments: re-encoding would lose frames.)
+bool CarriesMetadataToReencode(const Input& input) {
+  if (input.format() != Format::Tiff && input.format() != Format::Avif) return false;
+  VImage image = input.Open(true);
+  for (const char* field : {VIPS_META_EXIF_NAME, VIPS_META_XMP_NAME, VIPS_META_IPTC_NAME}) {
+    if (image.get_typeof(field) != 0) return true;
+  }
+  return false;
+}
+
+// Originals are re-encoded rarely and kept long: spend effort on their size.
+constexpr int kStoredAvifEffort = 4;
+
 // Originals are re-encoded rarely and kept long: use a generous quality.
 int StoredQuality(OutFormat format, const Header& header) {
   switch (format) {
@@ -223,7 +238,7 @@ int StoredQuality(OutFormat format, const Header& header) {
 PrepareResult PrepareOriginal(const Input& input, const PrepareOptions& options) {
   Deadline deadline(options.timeoutMs);
   Header header = ReadHeader(input);
-  CheckPixels(header, options.maxInputPixels);
+  CheckPixels(header, options.maxInputPixels, options.maxPages);
   VerifyDecodes(input, deadline);
 
   PrepareResult result;
@@ -231,12 +246,22 @@ PrepareResult PrepareOriginal(const Input& input, const PrepareOptions& options)
   int width = options.crop ? options.rect.width : header.OrientedWidth();
   int height = options.crop ? options.rect.height : header.OrientedHeight();
   bool tooLarge = options.maxPixels > 0 && double(width) * height > options.maxPixels;
-  result.changed = header.orientation != 1 || options.crop || tooLarge;
-  if (!result.changed) {
+  bool reencode = header.orientation != 1 || options.crop || tooLarge ||
+                  (!options.keepMetadata && CarriesMetadataToReencode(input));
+  if (!reencode) {
     result.width = width;
     result.height = height;
+    // Kept as uploaded, minus what only the uploader should see (GPS position, camera serial).
+    if (!options.keepMetadata) {
+      std::vector<uint8_t> stripped = StripMetadata(input.format(), input.data(), input.length());
+      if (!stripped.empty()) {
+        result.changed = true;
+        result.data = Encoded(vips_blob_copy(stripped.data(), stripped.size()));
+      }
+    }
     return result;
   }
+  result.changed = true;
 
   VImage image = input.Open(false);
   RenderOptions unused;
@@ -263,7 +288,7 @@ PrepareResult PrepareOriginal(const Input& input, const PrepareOptions& options)
     if (alpha) image = image.unpremultiply().cast(VIPS_FORMAT_UCHAR);
   }
   OutFormat format = StoredFormat(input.format());
-  result.data = Save(image, format, StoredQuality(format, header), deadline);
+  result.data = Save(image, EncodeSettings{format, StoredQuality(format, header), kStoredAvifEffort}, deadline);
   result.format = ToFormat(format);
   result.width = image.width();
   result.height = image.height();

@@ -20,6 +20,8 @@ struct RenderOptions {
   std::array<double, 3> background{255, 255, 255};
   int timeoutMs = 0;
   double maxInputPixels = 0;
+  int maxPages = 0;
+  int avifEffort = 0;
 };
 
 struct RenderResult {
@@ -44,7 +46,10 @@ struct PrepareOptions {
   CropRect rect;  // in oriented coordinates, already checked against the image
   double maxPixels = 0;
   double maxInputPixels = 0;
+  int maxPages = 0;
   int timeoutMs = 0;
+  // false: EXIF, XMP, IPTC and comments are removed (ICC kept), losslessly where the format allows.
+  bool keepMetadata = false;
 };
 
 struct PrepareResult {

@@ -6,16 +6,6 @@ namespace iaas {
 
 using vips::VImage;
 
-const char* OutFormatName(OutFormat format) {
-  switch (format) {
-    case OutFormat::Jpeg: return "jpeg";
-    case OutFormat::Png: return "png";
-    case OutFormat::Webp: return "webp";
-    case OutFormat::Avif: return "avif";
-  }
-  return "jpeg";
-}
-
 Encoded::~Encoded() {
   if (blob_ != nullptr) vips_area_unref(reinterpret_cast<VipsArea*>(blob_));
 }
@@ -48,8 +38,9 @@ int AutoQuality(OutFormat format, const Header& source) {
 
 namespace {
 
-VipsBlob* Encode(const VImage& image, OutFormat format, int quality) {
-  switch (format) {
+VipsBlob* Encode(const VImage& image, const EncodeSettings& settings) {
+  int quality = settings.quality;
+  switch (settings.format) {
     case OutFormat::Jpeg:
       return image.jpegsave_buffer(VImage::option()
                                        ->set("Q", quality)
@@ -71,7 +62,7 @@ VipsBlob* Encode(const VImage& image, OutFormat format, int quality) {
       return image.heifsave_buffer(VImage::option()
                                        ->set("Q", quality)
                                        ->set("compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1)
-                                       ->set("effort", 4)
+                                       ->set("effort", settings.avifEffort)
                                        ->set("bitdepth", 8)
                                        ->set("keep", VIPS_FOREIGN_KEEP_NONE));
   }
@@ -80,14 +71,15 @@ VipsBlob* Encode(const VImage& image, OutFormat format, int quality) {
 
 }  // namespace
 
-Encoded Save(const VImage& image, OutFormat format, int quality, Deadline& deadline) {
+Encoded Save(const VImage& image, const EncodeSettings& settings, Deadline& deadline) {
   deadline.Check();
   deadline.Watch(image);
   try {
-    return Encoded(Encode(image, format, quality));
+    return Encoded(Encode(image, settings));
   } catch (const vips::VError&) {
     deadline.ThrowIfFired();
-    throw Failure(Code::CorruptImage, "The image could not be decoded", TakeVipsError());
+    // The pipeline reads lazily: the decoder fails here as often as the encoder does.
+    throw Failure(Code::CorruptImage, "The image could not be decoded or encoded", TakeVipsError());
   }
 }
 

@@ -8,12 +8,10 @@
 
 #include "deadline.h"
 #include "load.h"
+#include "vocabulary.h"
 
 namespace iaas {
 
-enum class OutFormat { Jpeg, Png, Webp, Avif };
-
-const char* OutFormatName(OutFormat format);
 
 // Encoded bytes owned by a libvips blob, released exactly once.
 class Encoded {
@@ -37,8 +35,16 @@ class Encoded {
 // quality; otherwise the format's default (JPEG 80, WebP 80, AVIF 50).
 int AutoQuality(OutFormat format, const Header& source);
 
+// How to encode: the format, its quality (ignored for PNG) and the AVIF
+// encoder's effort (0 fastest .. 9 smallest; see the README for its cost).
+struct EncodeSettings {
+  OutFormat format;
+  int quality;
+  int avifEffort;
+};
+
 // Encodes `image` (8-bit sRGB, with or without alpha). The deadline can kill
-// the evaluation that the encoder drives.
-Encoded Save(const vips::VImage& image, OutFormat format, int quality, Deadline& deadline);
+// the evaluation that the encoder drives. Metadata is never written.
+Encoded Save(const vips::VImage& image, const EncodeSettings& settings, Deadline& deadline);
 
 }  // namespace iaas

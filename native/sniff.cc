@@ -45,17 +45,4 @@ Format Sniff(const uint8_t* data, size_t length) {
   return Format::Unknown;
 }
 
-const char* FormatName(Format format) {
-  switch (format) {
-    case Format::Jpeg: return "jpeg";
-    case Format::Png: return "png";
-    case Format::Gif: return "gif";
-    case Format::Webp: return "webp";
-    case Format::Avif: return "avif";
-    case Format::Tiff: return "tiff";
-    case Format::Unknown: break;
-  }
-  return "unknown";
-}
-
 }  // namespace iaas

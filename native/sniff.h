@@ -4,14 +4,11 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace iaas {
+#include "vocabulary.h"
 
-enum class Format { Unknown, Jpeg, Png, Gif, Webp, Avif, Tiff };
+namespace iaas {
 
 // Detects one of the accepted formats from the first bytes of `data`.
 Format Sniff(const uint8_t* data, size_t length);
-
-// The public name of a format: "jpeg", "png", "gif", "webp", "avif", "tiff".
-const char* FormatName(Format format);
 
 }  // namespace iaas

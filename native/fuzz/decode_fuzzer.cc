@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     iaas::Input input(data, size);
     iaas::Header header = iaas::ReadHeader(input);
     // Small limits keep each run fast; the limit logic itself is under test.
-    iaas::CheckPixels(header, 4'000'000);
+    iaas::CheckPixels(header, 4'000'000, 100);
     iaas::RenderOptions options;
     options.width = 64;
     options.height = 64;
@@ -41,6 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     options.format = iaas::OutFormat::Png;
     options.timeoutMs = 2000;
     options.maxInputPixels = 4'000'000;
+    options.maxPages = 100;
     iaas::Render(input, options);
   } catch (const iaas::Failure&) {
   } catch (const vips::VError&) {

@@ -8,12 +8,13 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { packageRoot } from '../util/package-root.js';
 
-/** Formats accepted as input, detected from magic bytes. */
-export type InputFormat = 'jpeg' | 'png' | 'gif' | 'webp' | 'avif' | 'tiff';
-/** Formats the renderer writes. */
-export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif';
-/** How an image is fitted into the requested box. */
-export type Fit = 'clip' | 'crop' | 'canvas' | 'cover';
+import type { InputFormat, UrlFit, UrlFormat } from '../options/grammar.js';
+
+export type { InputFormat } from '../options/grammar.js';
+/** Formats the renderer writes (native/vocabulary.h). */
+export type OutputFormat = UrlFormat;
+/** How an image is fitted into the requested box (native/vocabulary.h). */
+export type Fit = UrlFit;
 
 /** What `probe` reads from the header, without decoding pixels. */
 export interface ProbeResult {
@@ -43,6 +44,9 @@ export interface NativeRenderOptions {
   background: [number, number, number];
   timeoutMs: number;
   maxInputPixels: number;
+  maxPages: number;
+  /** AVIF encoder effort, 0 (fastest) .. 9. */
+  avifEffort: number;
 }
 
 export interface NativeRenderResult {
@@ -56,7 +60,10 @@ export interface NativePrepareOptions {
   crop?: { x: number; y: number; width: number; height: number };
   maxPixels: number;
   maxInputPixels: number;
+  maxPages: number;
   timeoutMs: number;
+  /** False: EXIF, XMP, IPTC and comments are removed from the stored original. */
+  keepMetadata: boolean;
 }
 
 export interface NativePrepareResult {
@@ -104,6 +111,8 @@ export interface NativeAddon {
   encodeRaw(pixels: Uint8Array, options: EncodeRawOptions): ArrayBuffer;
   decodeRaw(input: Uint8Array): RawImage;
   libvipsLoaderFor(input: Uint8Array): string | null;
+  /** The addon's own vocabulary, to check it against src/options/grammar.ts. */
+  vocabulary(): { fits: string[]; outputFormats: string[]; inputFormats: string[] };
 }
 
 let addon: NativeAddon | undefined;

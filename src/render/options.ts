@@ -4,6 +4,7 @@
  * and carry the code BAD_OPTION.
  */
 import { badOption } from '../errors.js';
+import { URL_FITS, URL_FORMATS } from '../options/grammar.js';
 import type { Fit, NativePrepareOptions, NativeRenderOptions, OutputFormat } from './native.js';
 
 /** The largest output side: WebP's limit, and far beyond any sane image request. */
@@ -13,8 +14,11 @@ export const DEFAULT_MAX_INPUT_PIXELS = 50_000_000;
 /** The largest blur sigma accepted: beyond it a blur is a denial of service. */
 export const MAX_BLUR_SIGMA = 100;
 
-export const FITS: readonly Fit[] = ['clip', 'crop', 'canvas', 'cover'];
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['jpeg', 'png', 'webp', 'avif'];
+/** The largest page count accepted by default. */
+export const DEFAULT_MAX_PAGES = 1000;
+
+export const FITS: readonly Fit[] = URL_FITS;
+export const OUTPUT_FORMATS: readonly OutputFormat[] = URL_FORMATS;
 
 /** A colour as `#rrggbb`, `rrggbb`, or `[r, g, b]` with 0..255 channels. */
 export type Colour = string | readonly [number, number, number];
@@ -39,6 +43,10 @@ export interface RenderOptions {
   timeoutMs?: number;
   /** Refuse inputs whose header declares more pixels; default 50 megapixels. */
   maxInputPixels?: number;
+  /** Refuse inputs whose header declares more pages or frames; default 1000. */
+  maxPages?: number;
+  /** AVIF encoder effort 0 (fastest, the default) .. 9 (smallest). */
+  avifEffort?: number;
 }
 
 /** Options for `prepareOriginal`. */
@@ -48,7 +56,11 @@ export interface PrepareOptions {
   /** Downscale (aspect kept) so the stored original has at most this many pixels. */
   maxPixels: number;
   maxInputPixels?: number;
+  /** Refuse inputs whose header declares more pages or frames; default 1000. */
+  maxPages?: number;
   timeoutMs?: number;
+  /** Keep EXIF, XMP, IPTC and comments; default false (removed, losslessly for JPEG, PNG and WebP). */
+  keepMetadata?: boolean;
 }
 
 type Bag = Record<string, unknown>;
@@ -63,6 +75,13 @@ function optionalInteger(bag: Bag, name: string, min: number, max: number, label
   if (!isInteger(value) || value < min || value > max) {
     throw badOption(`an integer between ${min} and ${max}`, label, value);
   }
+  return value;
+}
+
+function optionalBoolean(bag: Bag, name: string): boolean | undefined {
+  const value = bag[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw badOption('true or false', name, value);
   return value;
 }
 
@@ -135,6 +154,8 @@ export function normalizeRenderOptions(options: unknown): NativeRenderOptions {
     background: bag.background === undefined ? [255, 255, 255] : parseColour(bag.background),
     timeoutMs: optionalInteger(bag, 'timeoutMs', 0, 2_147_483_647) ?? 0,
     maxInputPixels: positiveNumber(bag, 'maxInputPixels', DEFAULT_MAX_INPUT_PIXELS),
+    maxPages: optionalInteger(bag, 'maxPages', 1, 1_000_000) ?? DEFAULT_MAX_PAGES,
+    avifEffort: optionalInteger(bag, 'avifEffort', 0, 9) ?? 0,
   };
 }
 
@@ -151,7 +172,9 @@ export function normalizePrepareOptions(
   const normalized: NativePrepareOptions = {
     maxPixels: positiveNumber(bag, 'maxPixels', Number.POSITIVE_INFINITY),
     maxInputPixels: positiveNumber(bag, 'maxInputPixels', DEFAULT_MAX_INPUT_PIXELS),
+    maxPages: optionalInteger(bag, 'maxPages', 1, 1_000_000) ?? DEFAULT_MAX_PAGES,
     timeoutMs: optionalInteger(bag, 'timeoutMs', 0, 2_147_483_647) ?? 0,
+    keepMetadata: optionalBoolean(bag, 'keepMetadata') ?? false,
   };
   if (!Number.isFinite(normalized.maxPixels)) normalized.maxPixels = 0;
   if (bag.crop !== undefined) {
