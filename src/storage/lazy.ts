@@ -23,6 +23,7 @@ export function lazyS3Storage(load: () => Promise<ObjectStorage>, publicBase: st
     get: async (key) => (await get()).get(key),
     exists: async (key) => (await get()).exists(key),
     delete: async (keys) => (await get()).delete(keys),
+    list: async (prefix, limit) => (await get()).list(prefix, limit),
     localPath: () => null,
     publicUrl: (key) => `${publicBase}/${key}`,
   };

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { copyFile, mkdir, open, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { ImageError } from '../errors.js';
 import type { ObjectStorage } from './types.js';
@@ -115,6 +115,32 @@ export function createLocalStorage(rootDir: string): ObjectStorage {
           if (!MISSING.has(codeOf(error))) throw unavailable('delete', folder, error);
         }
       }
+    },
+
+    async list(prefix, limit = 1000) {
+      // The folder the prefix lies in, then every file below it whose key starts with the prefix.
+      const slash = prefix.lastIndexOf('/');
+      const folderKey = slash === -1 ? '' : prefix.slice(0, slash);
+      if (folderKey) assertValidKey(folderKey);
+      const keys: string[] = [];
+      const walk = async (dir: string, keyPrefix: string): Promise<void> => {
+        let entries;
+        try {
+          entries = await readdir(dir, { withFileTypes: true });
+        } catch (error) {
+          if (MISSING.has(codeOf(error))) return;
+          throw unavailable('list', prefix, error);
+        }
+        for (const entry of entries) {
+          const key = keyPrefix + entry.name;
+          if (entry.name.startsWith('.tmp-')) continue;
+          if (entry.isDirectory()) {
+            if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(join(dir, entry.name), `${key}/`);
+          } else if (key.startsWith(prefix)) keys.push(key);
+        }
+      };
+      await walk(folderKey ? join(root, ...folderKey.split('/')) : root, folderKey ? `${folderKey}/` : '');
+      return keys.sort().slice(0, limit);
     },
 
     localPath(key) {

@@ -10,6 +10,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   type PutObjectCommandInput,
@@ -160,6 +161,23 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
           });
         }
       }
+    },
+
+    async list(prefix, limit = 1000) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      try {
+        do {
+          const output = await client.send(
+            new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000, ContinuationToken: token }),
+          );
+          for (const entry of output.Contents ?? []) if (entry.Key !== undefined) keys.push(entry.Key);
+          token = output.IsTruncated ? output.NextContinuationToken : undefined;
+        } while (token !== undefined && keys.length < limit);
+      } catch (error) {
+        throw unavailable('list', prefix, error);
+      }
+      return keys.sort().slice(0, limit);
     },
 
     localPath() {

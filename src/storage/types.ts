@@ -29,6 +29,12 @@ export interface ObjectStorage {
   delete(keys: string[]): Promise<void>;
 
   /**
+   * Keys that start with `prefix` (any string, not only a folder), sorted,
+   * at most `limit`. For audits and tools: every other path knows its keys.
+   */
+  list(prefix: string, limit?: number): Promise<string[]>;
+
+  /**
    * For local storage, the absolute file path of a key (to stream it);
    * null for S3.
    */

@@ -100,6 +100,13 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: `ALTER TABLE tokens ADD COLUMN consumed_at TEXT;`,
     postgres: `ALTER TABLE tokens ADD COLUMN consumed_at timestamptz;`,
   },
+  {
+    version: 3,
+    name: 'the generation of each original, named by every variant key rendered from it',
+    // Originals from before keep '' and with it their keys without a generation.
+    sqlite: `ALTER TABLE originals ADD COLUMN generation TEXT NOT NULL DEFAULT '';`,
+    postgres: `ALTER TABLE originals ADD COLUMN generation text NOT NULL DEFAULT '';`,
+  },
 ];
 
 /**

@@ -47,6 +47,7 @@ interface OriginalRow {
   bytes: string;
   storage_key: string;
   uploaded_at: Date;
+  generation: string;
 }
 
 interface VariantRow {
@@ -103,6 +104,7 @@ function toOriginal(row: OriginalRow): OriginalRecord {
     bytes: Number(row.bytes),
     storageKey: row.storage_key,
     uploadedAt: row.uploaded_at,
+    generation: row.generation,
   };
 }
 
@@ -187,33 +189,40 @@ class PostgresStore implements Store {
 
   async insertOriginal(record: OriginalRecord): Promise<void> {
     await this.#query(
-      `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [record.id, record.format, record.width, record.height, record.bytes, record.storageKey, record.uploadedAt],
+      `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [record.id, record.format, record.width, record.height, record.bytes, record.storageKey, record.uploadedAt, record.generation],
     );
   }
 
   deleteOriginal(id: string): Promise<{ deleted: boolean; variantKeys: string[] }> {
     return this.#transaction(async (client) => {
+      // The original's row first: it is what a concurrent insertVariant locks (FOR SHARE), so
+      // that insert either commits before this (and its row is deleted below) or sees no original.
+      const removed = await client.query('DELETE FROM originals WHERE id = $1', [id]);
       const variants = await client.query<{ key: string }>(
         'DELETE FROM images WHERE original_id = $1 RETURNING key',
         [id],
       );
       await client.query('DELETE FROM tokens WHERE id = $1', [id]);
-      const removed = await client.query('DELETE FROM originals WHERE id = $1', [id]);
       return { deleted: removed.rowCount !== 0, variantKeys: variants.rows.map((row) => row.key).sort() };
     });
   }
 
-  async issueToken(id: string, tokenDigest: Buffer, expiresAt: Date): Promise<IssueResult> {
-    // ON CONFLICT makes a concurrent second insert for the id wait for the
-    // first and then do nothing; the casts type the SELECT's parameters.
+  async issueToken(id: string, tokenDigest: Buffer, expiresAt: Date, now: Date): Promise<IssueResult> {
+    // ON CONFLICT makes a concurrent second insert for the id wait for the first, then replace
+    // it only if it expired unused (or its upload died and the lease ran out); the casts type
+    // the SELECT's parameters.
     const result = await this.#query(
       `INSERT INTO tokens (id, digest, expires_at, used, issued_at)
        SELECT $1, $2::bytea, $3::timestamptz, false, $4::timestamptz
        WHERE NOT EXISTS (SELECT 1 FROM originals WHERE id = $1)
-       ON CONFLICT (id) DO NOTHING`,
-      [id, tokenDigest, expiresAt, new Date()],
+       ON CONFLICT (id) DO UPDATE SET
+         digest = excluded.digest, expires_at = excluded.expires_at, used = false,
+         issued_at = excluded.issued_at, uploaded_at = NULL, consumed_at = NULL
+       WHERE tokens.expires_at <= $4::timestamptz AND tokens.uploaded_at IS NULL
+         AND (NOT tokens.used OR tokens.consumed_at IS NULL OR tokens.consumed_at < $5::timestamptz)`,
+      [id, tokenDigest, expiresAt, now, new Date(now.getTime() - TOKEN_LEASE_MS)],
     );
     return result.rowCount === 1 ? 'issued' : 'exists';
   }
@@ -253,13 +262,22 @@ class PostgresStore implements Store {
     return rows[0] === undefined ? null : toVariant(rows[0]);
   }
 
-  async insertVariant(record: VariantRecord): Promise<void> {
-    await this.#query(
-      `INSERT INTO images (key, original_id, format, width, height, bytes, rendered_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (key) DO NOTHING`,
-      [record.key, record.originalId, record.format, record.width, record.height, record.bytes, record.renderedAt],
+  async insertVariant(record: VariantRecord, generation: string): Promise<boolean> {
+    // FOR SHARE locks the original's row: a concurrent delete (which deletes that row first)
+    // either finishes before this reads it, or waits for this commit and then deletes the row
+    // inserted here. The CTE tells a missing original apart from a key already present.
+    const result = await this.#query<{ current: boolean }>(
+      `WITH original AS (
+         SELECT 1 FROM originals WHERE id = $2 AND generation = $8 FOR SHARE
+       ), inserted AS (
+         INSERT INTO images (key, original_id, format, width, height, bytes, rendered_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7 FROM original
+         ON CONFLICT (key) DO NOTHING
+       )
+       SELECT EXISTS (SELECT 1 FROM original) AS current`,
+      [record.key, record.originalId, record.format, record.width, record.height, record.bytes, record.renderedAt, generation],
     );
+    return result.rows[0]?.current === true;
   }
 
   async deleteVariantsOf(originalId: string): Promise<string[]> {

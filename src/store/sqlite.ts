@@ -31,6 +31,7 @@ interface OriginalRow {
   bytes: number;
   storage_key: string;
   uploaded_at: string;
+  generation: string;
 }
 
 interface VariantRow {
@@ -86,6 +87,7 @@ function toOriginal(row: OriginalRow): OriginalRecord {
     bytes: row.bytes,
     storageKey: row.storage_key,
     uploadedAt: new Date(row.uploaded_at),
+    generation: row.generation,
   };
 }
 
@@ -148,8 +150,8 @@ class SqliteStore implements Store {
   async insertOriginal(record: OriginalRecord): Promise<void> {
     await this.#run(() =>
       this.#prepare(
-        `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         record.id,
         record.format,
@@ -158,6 +160,7 @@ class SqliteStore implements Store {
         record.bytes,
         record.storageKey,
         toIso(record.uploadedAt),
+        record.generation,
       ),
     );
   }
@@ -177,15 +180,26 @@ class SqliteStore implements Store {
     );
   }
 
-  issueToken(id: string, tokenDigest: Buffer, expiresAt: Date): Promise<IssueResult> {
+  issueToken(id: string, tokenDigest: Buffer, expiresAt: Date, now: Date): Promise<IssueResult> {
     return this.#run(() => {
-      // One statement, so the originals check and the insert share the write lock.
+      // One statement, so the originals check and the insert share the write lock. A token that
+      // expired unused, or whose upload died and whose lease ran out, gives way to the new one.
       const result = this.#prepare(
         `INSERT INTO tokens (id, digest, expires_at, used, issued_at)
-         SELECT @id, @digest, @expiresAt, 0, @issuedAt
+         SELECT @id, @digest, @expiresAt, 0, @now
          WHERE NOT EXISTS (SELECT 1 FROM originals WHERE id = @id)
-         ON CONFLICT (id) DO NOTHING`,
-      ).run({ id, digest: tokenDigest, expiresAt: toIso(expiresAt), issuedAt: toIso(new Date()) });
+         ON CONFLICT (id) DO UPDATE SET
+           digest = excluded.digest, expires_at = excluded.expires_at, used = 0,
+           issued_at = excluded.issued_at, uploaded_at = NULL, consumed_at = NULL
+         WHERE tokens.expires_at <= @now AND tokens.uploaded_at IS NULL
+           AND (tokens.used = 0 OR tokens.consumed_at IS NULL OR tokens.consumed_at < @leaseStart)`,
+      ).run({
+        id,
+        digest: tokenDigest,
+        expiresAt: toIso(expiresAt),
+        now: toIso(now),
+        leaseStart: toIso(new Date(now.getTime() - TOKEN_LEASE_MS)),
+      });
       return result.changes === 1 ? 'issued' : 'exists';
     });
   }
@@ -229,21 +243,21 @@ class SqliteStore implements Store {
     });
   }
 
-  async insertVariant(record: VariantRecord): Promise<void> {
-    await this.#run(() =>
-      this.#prepare(
-        `INSERT INTO images (key, original_id, format, width, height, bytes, rendered_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (key) DO NOTHING`,
-      ).run(
-        record.key,
-        record.originalId,
-        record.format,
-        record.width,
-        record.height,
-        record.bytes,
-        toIso(record.renderedAt),
-      ),
+  insertVariant(record: VariantRecord, generation: string): Promise<boolean> {
+    return this.#run(() =>
+      this.#db
+        .transaction(() => {
+          // One write transaction: a delete of the original runs wholly before or after it.
+          const current = this.#prepare('SELECT 1 FROM originals WHERE id = ? AND generation = ?').get(record.originalId, generation);
+          if (current === undefined) return false;
+          this.#prepare(
+            `INSERT INTO images (key, original_id, format, width, height, bytes, rendered_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (key) DO NOTHING`,
+          ).run(record.key, record.originalId, record.format, record.width, record.height, record.bytes, toIso(record.renderedAt));
+          return true;
+        })
+        .immediate(),
     );
   }
 

@@ -20,6 +20,12 @@ export interface OriginalRecord {
   /** The key of the bytes in the originals storage. */
   storageKey: string;
   uploadedAt: Date;
+  /**
+   * Names this upload of the id (random, set at upload; '' for originals from
+   * before generations). Every variant key holds it, so nothing rendered from
+   * an earlier upload of the id is ever served for a later one.
+   */
+  generation: string;
 }
 
 /** One rendered variant in the render cache. */
@@ -55,9 +61,11 @@ export interface Store {
 
   /**
    * Records a token (only its SHA-256 digest) for an id, valid until `expiresAt`.
-   * 'exists' when a token was already issued for the id, or an original exists.
+   * A token that expired unused (or whose upload died and whose lease ran out)
+   * is replaced: expiry releases the id. 'exists' when a live token was issued
+   * for the id, or an original exists.
    */
-  issueToken(id: string, tokenDigest: Buffer, expiresAt: Date): Promise<IssueResult>;
+  issueToken(id: string, tokenDigest: Buffer, expiresAt: Date, now: Date): Promise<IssueResult>;
   /**
    * Atomically marks the id's token used when `tokenDigest` matches, it is
    * unused and unexpired at `now`. Exactly one of many concurrent callers wins.
@@ -70,8 +78,12 @@ export interface Store {
   completeToken(id: string, tokenDigest: Buffer, at: Date): Promise<void>;
 
   getVariant(key: string): Promise<VariantRecord | null>;
-  /** Records a rendered variant; a second insert of the same key is ignored. */
-  insertVariant(record: VariantRecord): Promise<void>;
+  /**
+   * Records a rendered variant, only while its original exists with
+   * `generation` (atomically with a concurrent delete). A second insert of the
+   * same key is ignored. Resolves false when the original is gone or replaced.
+   */
+  insertVariant(record: VariantRecord, generation: string): Promise<boolean>;
   /** Removes all variant rows of an original; returns their keys. */
   deleteVariantsOf(originalId: string): Promise<string[]>;
   /**

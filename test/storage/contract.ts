@@ -91,6 +91,18 @@ export function storageContract(t: Test, make: () => Promise<StorageUnderTest>):
     t.pass('deleting missing keys and an empty list succeeds');
   });
 
+  t.test('lists the keys that start with a prefix, in order, within a limit', async (t) => {
+    const storage = await fresh(t);
+    for (const key of ['cache/ab/1.jpg', 'cache/ab/g1/2.jpg', 'cache/abc/3.jpg', 'cache/b/4.jpg', 'originals/ab.g1', 'originals/ab', 'originals/abc']) {
+      await storage.put(key, Buffer.from(key), 'image/jpeg');
+    }
+    t.same(await storage.list('cache/ab/'), ['cache/ab/1.jpg', 'cache/ab/g1/2.jpg'], 'a folder and what is below it');
+    t.same(await storage.list('cache/ab'), ['cache/ab/1.jpg', 'cache/ab/g1/2.jpg', 'cache/abc/3.jpg'], 'a prefix, not only a folder');
+    t.same(await storage.list('originals/ab.'), ['originals/ab.g1']);
+    t.same(await storage.list('originals/ab', 2), ['originals/ab', 'originals/ab.g1'], 'at most the limit');
+    t.same(await storage.list('nothing/'), []);
+  });
+
   t.test('deletes more keys than fit in one batch', async (t) => {
     const storage = await fresh(t);
     const keys = Array.from({ length: 1005 }, (_, i) => `cache/many/${i}.jpg`);

@@ -38,9 +38,13 @@ function original(id: string, overrides: Partial<OriginalRecord> = {}): Original
     bytes: 123_456,
     storageKey: `originals/${id}`,
     uploadedAt: new Date('2024-05-06T07:08:09.123Z'),
+    generation: GENERATION,
     ...overrides,
   };
 }
+
+/** The generation of the originals these tests record. */
+const GENERATION = 'g0a1b2c3d4e5';
 
 function variant(
   key: string,
@@ -78,7 +82,7 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
   async function issued(store: Store, expiresAt = new Date(Date.now() + MINUTE)) {
     const id = unique('img');
     const digest = digestOf(unique('token'));
-    if ((await store.issueToken(id, digest, expiresAt)) !== 'issued') throw new Error('setup: token not issued');
+    if ((await store.issueToken(id, digest, expiresAt, new Date())) !== 'issued') throw new Error('setup: token not issued');
     return { id, digest };
   }
 
@@ -115,14 +119,14 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
   t.test('issues a token once per id', async (t) => {
     const store = await open(t);
     const { id } = await issued(store);
-    t.equal(await store.issueToken(id, digestOf('another'), new Date(Date.now() + MINUTE)), 'exists');
+    t.equal(await store.issueToken(id, digestOf('another'), new Date(Date.now() + MINUTE), new Date()), 'exists');
   });
 
   t.test('refuses a token for an id that already has an original', async (t) => {
     const store = await open(t);
     const record = original(unique('img'));
     await store.insertOriginal(record);
-    t.equal(await store.issueToken(record.id, digestOf('x'), new Date(Date.now() + MINUTE)), 'exists');
+    t.equal(await store.issueToken(record.id, digestOf('x'), new Date(Date.now() + MINUTE), new Date()), 'exists');
   });
 
   t.test('issues the token to exactly one of 20 concurrent issuers', async (t) => {
@@ -130,7 +134,7 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     const id = unique('img');
     const expiresAt = new Date(Date.now() + MINUTE);
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => store.issueToken(id, digestOf(`token-${i}`), expiresAt)),
+      Array.from({ length: 20 }, (_, i) => store.issueToken(id, digestOf(`token-${i}`), expiresAt, new Date())),
     );
     t.equal(results.filter((result) => result === 'issued').length, 1);
   });
@@ -141,7 +145,7 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     const { rows } = await sql(`SELECT digest FROM tokens WHERE id = '${id}'`);
     const stored = rows[0]?.digest;
     t.ok(Buffer.isBuffer(stored) && stored.equals(digest), 'the digest is stored as bytes');
-    const code = await codeOf(store.issueToken(unique('img'), Buffer.alloc(31), new Date(Date.now() + MINUTE)));
+    const code = await codeOf(store.issueToken(unique('img'), Buffer.alloc(31), new Date(Date.now() + MINUTE), new Date()));
     t.not(code, 'resolved');
     t.not(code, 'UNAVAILABLE');
   });
@@ -202,7 +206,7 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     const consumedAt = new Date();
     const { id, digest } = await issued(store, new Date(consumedAt.getTime() + TOKEN_LEASE_MS + 10 * MINUTE));
     t.equal(await store.consumeToken(id, digest, consumedAt), true);
-    await store.insertOriginal({ id, format: 'jpeg', width: 1, height: 1, bytes: 1, storageKey: id, uploadedAt: consumedAt });
+    await store.insertOriginal({ id, format: 'jpeg', width: 1, height: 1, bytes: 1, storageKey: id, uploadedAt: consumedAt, generation: '' });
     t.equal(await store.consumeToken(id, digest, new Date(consumedAt.getTime() + TOKEN_LEASE_MS + 1000)), false);
   });
 
@@ -232,50 +236,58 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     await store.insertOriginal(original(id));
     await store.completeToken(id, digest, new Date());
     const keys = [`${id}/b`, `${id}/a`, `${id}/c`];
-    for (const key of keys) await store.insertVariant(variant(key, id, new Date()));
+    for (const key of keys) await store.insertVariant(variant(key, id, new Date()), GENERATION);
     const other = unique('img');
-    await store.insertVariant(variant(`${other}/a`, other, new Date()));
+    await store.insertOriginal(original(other));
+    await store.insertVariant(variant(`${other}/a`, other, new Date()), GENERATION);
 
     t.same(await store.deleteOriginal(id), { deleted: true, variantKeys: [...keys].sort() });
     t.equal(await store.getOriginal(id), null);
     t.equal(await store.getVariant(`${id}/a`), null);
     t.not(await store.getVariant(`${other}/a`), null, "another original's variants stay");
-    t.equal(await store.issueToken(id, digestOf('again'), new Date(Date.now() + MINUTE)), 'issued');
+    t.equal(await store.issueToken(id, digestOf('again'), new Date(Date.now() + MINUTE), new Date()), 'issued');
     t.same(await store.deleteOriginal(id), { deleted: false, variantKeys: [] }, 'a token alone is not an original');
-    const third = await store.issueToken(id, digestOf('third'), new Date(Date.now() + MINUTE));
+    const third = await store.issueToken(id, digestOf('third'), new Date(Date.now() + MINUTE), new Date());
     t.equal(third, 'issued', 'but it is removed');
-    await store.deleteVariantsOf(other);
+    await store.deleteOriginal(other);
   });
 
   t.test('keeps the first variant when the same key is inserted twice', async (t) => {
     const store = await open(t);
     const id = unique('img');
+    await store.insertOriginal(original(id));
     const first = variant(`${id}/w200`, id, new Date('2024-01-02T03:04:05.678Z'), { bytes: 5_000_000_000 });
-    await store.insertVariant(first);
-    await t.resolves(store.insertVariant({ ...first, width: 1, renderedAt: new Date() }));
+    await store.insertVariant(first, GENERATION);
+    await t.resolves(store.insertVariant({ ...first, width: 1, renderedAt: new Date() }, GENERATION));
     t.same(await store.getVariant(first.key), first);
     t.equal(await store.getVariant(unique('missing')), null);
-    await store.deleteVariantsOf(id);
+    await store.deleteOriginal(id);
   });
 
   t.test('deletes the variants of one original and returns their keys', async (t) => {
     const store = await open(t);
     const id = unique('img');
     const other = unique('img');
-    await store.insertVariant(variant(`${id}/2`, id, new Date()));
-    await store.insertVariant(variant(`${id}/1`, id, new Date()));
-    await store.insertVariant(variant(`${other}/1`, other, new Date()));
+    await store.insertOriginal(original(id));
+    await store.insertOriginal(original(other));
+    await store.insertVariant(variant(`${id}/2`, id, new Date()), GENERATION);
+    await store.insertVariant(variant(`${id}/1`, id, new Date()), GENERATION);
+    await store.insertVariant(variant(`${other}/1`, other, new Date()), GENERATION);
     t.same(await store.deleteVariantsOf(id), [`${id}/1`, `${id}/2`]);
     t.same(await store.deleteVariantsOf(id), []);
     t.same(await store.deleteVariantsOf(other), [`${other}/1`]);
+    t.not(await store.getOriginal(id), null, 'the originals stay');
+    await store.deleteOriginal(id);
+    await store.deleteOriginal(other);
   });
 
   t.test('purges variants rendered before a date, oldest first, up to the limit', async (t) => {
     const store = await open(t);
     const id = unique('img');
+    await store.insertOriginal(original(id));
     const day = (n: number) => new Date(Date.UTC(1990, 0, 1 + n, 12));
-    for (const n of [3, 0, 4, 1, 2]) await store.insertVariant(variant(`${id}/day${n}`, id, day(n)));
-    await store.insertVariant(variant(`${id}/later`, id, new Date(Date.UTC(1990, 2, 1))));
+    for (const n of [3, 0, 4, 1, 2]) await store.insertVariant(variant(`${id}/day${n}`, id, day(n)), GENERATION);
+    await store.insertVariant(variant(`${id}/later`, id, new Date(Date.UTC(1990, 2, 1))), GENERATION);
     const cutoff = new Date(Date.UTC(1990, 1, 1));
 
     t.same(await store.purgeVariantsBefore(cutoff, 0), [], 'limit 0 purges nothing');
@@ -289,20 +301,77 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     t.same(await store.purgeVariantsBefore(cutoff, 10), []);
     t.not(await store.getVariant(`${id}/later`), null, 'a variant rendered after the date stays');
     t.same(await store.deleteVariantsOf(id), [`${id}/later`]);
+    await store.deleteOriginal(id);
   });
 
   t.test('keeps the documented raw purge DELETE FROM images WHERE rendered_at < date working', async (t) => {
     const store = await open(t);
     const id = unique('img');
-    await store.insertVariant(variant(`${id}/jan10`, id, new Date('1980-01-10T00:00:00.000Z')));
-    await store.insertVariant(variant(`${id}/jan20`, id, new Date('1980-01-20T23:59:59.999Z')));
-    await store.insertVariant(variant(`${id}/mar01`, id, new Date('1980-03-01T10:00:00.000Z')));
+    await store.insertOriginal(original(id));
+    await store.insertVariant(variant(`${id}/jan10`, id, new Date('1980-01-10T00:00:00.000Z')), GENERATION);
+    await store.insertVariant(variant(`${id}/jan20`, id, new Date('1980-01-20T23:59:59.999Z')), GENERATION);
+    await store.insertVariant(variant(`${id}/mar01`, id, new Date('1980-03-01T10:00:00.000Z')), GENERATION);
     const full = await sql(`DELETE FROM images WHERE rendered_at < '1980-02-01T00:00:00.000Z'`);
     t.equal(full.changes, 2, 'an ISO timestamp literal');
     t.not(await store.getVariant(`${id}/mar01`), null);
     const dateOnly = await sql(`DELETE FROM images WHERE rendered_at < '1980-03-02'`);
     t.equal(dateOnly.changes, 1, 'a date-only literal');
     t.same(await store.deleteVariantsOf(id), []);
+    await store.deleteOriginal(id);
+  });
+
+  t.test('replaces a token that expired unused, so its id can be asked for again', async (t) => {
+    const store = await open(t);
+    const expiresAt = new Date(Date.now() + MINUTE);
+    const { id, digest } = await issued(store, expiresAt);
+    t.equal(await store.issueToken(id, digestOf('early'), new Date(Date.now() + 2 * MINUTE), new Date(expiresAt.getTime() - 1)), 'exists', 'refused while the first is live');
+    const later = new Date(expiresAt.getTime() + 1);
+    const fresh = digestOf(unique('fresh'));
+    t.equal(await store.issueToken(id, fresh, new Date(later.getTime() + MINUTE), later), 'issued', 'issued once the first expired');
+    t.equal(await store.consumeToken(id, digest, later), false, 'the expired token stays dead');
+    t.equal(await store.consumeToken(id, fresh, later), true, 'the new token uploads');
+  });
+
+  t.test('never replaces a token whose upload holds its lease, or completed', async (t) => {
+    const store = await open(t);
+    const expiresAt = new Date(Date.now() + MINUTE);
+    const { id, digest } = await issued(store, expiresAt);
+    const consumedAt = new Date(expiresAt.getTime() - 1000);
+    t.equal(await store.consumeToken(id, digest, consumedAt), true);
+    t.equal(await store.issueToken(id, digestOf('x'), new Date(expiresAt.getTime() + MINUTE), new Date(expiresAt.getTime() + 1000)), 'exists', 'an upload in progress keeps its id');
+    const afterLease = new Date(consumedAt.getTime() + TOKEN_LEASE_MS + 1000);
+    t.equal(await store.issueToken(id, digestOf('y'), new Date(afterLease.getTime() + MINUTE), afterLease), 'issued', 'a crashed upload frees it after the lease');
+    const done = await issued(store);
+    t.equal(await store.consumeToken(done.id, done.digest, new Date()), true);
+    await store.completeToken(done.id, done.digest, new Date());
+    t.equal(await store.issueToken(done.id, digestOf('z'), new Date(Date.now() + 3 * MINUTE), new Date(Date.now() + 2 * MINUTE)), 'exists', 'a completed upload keeps it');
+  });
+
+  t.test('records a variant only while its original exists with that generation', async (t) => {
+    const store = await open(t);
+    const id = unique('img');
+    t.equal(await store.insertVariant(variant(`${id}/a`, id, new Date()), GENERATION), false, 'no original');
+    t.equal(await store.getVariant(`${id}/a`), null);
+    await store.insertOriginal(original(id));
+    t.equal(await store.insertVariant(variant(`${id}/b`, id, new Date()), 'another'), false, 'another generation');
+    t.equal(await store.insertVariant(variant(`${id}/c`, id, new Date()), GENERATION), true, 'the current generation');
+    t.equal(await store.insertVariant(variant(`${id}/c`, id, new Date()), GENERATION), true, 'again: kept, still current');
+    t.same(await store.deleteOriginal(id), { deleted: true, variantKeys: [`${id}/c`] });
+  });
+
+  t.test('leaves no variant row behind when inserts race a delete of their original', async (t) => {
+    const store = await open(t);
+    for (let round = 0; round < 5; round++) {
+      const id = unique('race');
+      await store.insertOriginal(original(id));
+      const inserts = Array.from({ length: 20 }, (_, i) => store.insertVariant(variant(`${id}/v${i}`, id, new Date()), GENERATION));
+      const deleted = store.deleteOriginal(id);
+      const [outcomes, removal] = await Promise.all([Promise.all(inserts), deleted]);
+      const kept = outcomes.filter(Boolean).length;
+      t.equal(removal.variantKeys.length, kept, `round ${round}: every insert that succeeded was removed by the delete (${kept})`);
+      const { rows } = await sql(`SELECT key FROM images WHERE original_id = '${id}'`);
+      t.same(rows, [], `round ${round}: no row is left`);
+    }
   });
 
   t.test('closes idempotently and then reports UNAVAILABLE', async (t) => {

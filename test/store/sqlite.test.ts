@@ -65,8 +65,8 @@ t.test('gives exactly one of 50 consumers on two connections to the same file th
   await first.migrate();
   await second.migrate();
   const digest = createHash('sha256').update('token').digest();
-  t.equal(await first.issueToken('shared', digest, new Date(Date.now() + 60_000)), 'issued');
-  t.equal(await second.issueToken('shared', digest, new Date(Date.now() + 60_000)), 'exists');
+  t.equal(await first.issueToken('shared', digest, new Date(Date.now() + 60_000), new Date()), 'issued');
+  t.equal(await second.issueToken('shared', digest, new Date(Date.now() + 60_000), new Date()), 'exists');
   const now = new Date();
   const results = await Promise.all(
     Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? first : second).consumeToken('shared', digest, now)),
@@ -80,7 +80,7 @@ t.test('gives exactly one of 5 processes racing 10 times each the token', async 
   t.teardown(() => store.close());
   await store.migrate();
   const digest = createHash('sha256').update('token').digest();
-  t.equal(await store.issueToken('raced', digest, new Date(Date.now() + 60_000)), 'issued');
+  t.equal(await store.issueToken('raced', digest, new Date(Date.now() + 60_000), new Date()), 'issued');
   // Each process waits for the same start instant, so their attempts interleave.
   const script = `
     const [moduleUrl, file, id, digestHex, startAt] = process.argv.slice(1);
@@ -128,10 +128,10 @@ t.test('reports UNAVAILABLE when another connection holds the write lock past th
   holder.exec('BEGIN IMMEDIATE');
   const started = Date.now();
   const variant = { key: 'k', originalId: 'o', format: 'png', width: 1, height: 1, bytes: 1, renderedAt: new Date() };
-  t.equal(await codeOf(store.insertVariant(variant)), 'UNAVAILABLE');
+  t.equal(await codeOf(store.insertVariant(variant, '')), 'UNAVAILABLE');
   t.ok(Date.now() - started >= 4_500, 'it waited for the busy timeout first');
   holder.exec('ROLLBACK');
-  await t.resolves(store.insertVariant(variant), 'works once the lock is released');
+  await t.resolves(store.insertVariant(variant, ''), 'works once the lock is released');
 });
 
 t.test('createStore picks PostgreSQL for any connection setting and SQLite otherwise', async (t) => {
