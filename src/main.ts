@@ -9,13 +9,17 @@ import cluster, { type Worker } from 'node:cluster';
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { AdmissionClient } from './admission/client.js';
+import { BrokerHost } from './admission/host.js';
+import { isAdmissionMessage, type FromBroker, type ToBroker } from './admission/protocol.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { ImageError } from './errors.js';
 import type { Config } from './config/types.js';
 import { createLogger, type Logger } from './log.js';
 import { loadUws } from './http/uws.js';
 import { createMetrics, routeClass } from './metrics.js';
-import { METRICS_CONTENT_TYPE, metricsText, startPrimaryMetrics } from './metrics-cluster.js';
-import { startServer, storeFor } from './server.js';
+import { answerSnapshots, METRICS_CONTENT_TYPE, metricsText, startPrimaryMetrics } from './metrics-cluster.js';
+import { brokerSettings, startServer, storeFor } from './server.js';
 import { sweepTempFiles } from './sweep.js';
 
 /** Messages between the primary and its workers. */
@@ -71,6 +75,10 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
   const ready = new Set<number>();
   let announced = false;
 
+  // One render budget for the machine: every worker's renders are admitted here.
+  const admission = new BrokerHost(brokerSettings(config));
+  const ownerOf = (worker: Worker) => `w${worker.id}`;
+
   const forgetting = new Map<string, { origin: Worker; pending: number }>();
   const settleForget = (key: string) => {
     const entry = forgetting.get(key);
@@ -79,9 +87,13 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
   };
 
   const fork = (): Worker => {
-    const worker = cluster.fork({ PORT: String(port), IAAS_CLUSTER_WORKER: '1' });
+    const worker = cluster.fork({ PORT: String(port) });
     bornAt.set(worker.id, Date.now());
-    worker.on('message', (message: WorkerMessage) => {
+    admission.attach(ownerOf(worker), (message: FromBroker) => {
+      if (worker.isConnected()) worker.send(message);
+    });
+    worker.on('message', (message: WorkerMessage | ToBroker) => {
+      if (isAdmissionMessage(message)) return admission.receive(ownerOf(worker), message as ToBroker);
       if (message.type === 'ready') {
         ready.add(worker.id);
         log.info({ worker: worker.process.pid, bootMs: Date.now() - (bornAt.get(worker.id) ?? Date.now()) }, 'worker ready');
@@ -109,6 +121,9 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
     const lived = Date.now() - (bornAt.get(worker.id) ?? Date.now());
     bornAt.delete(worker.id);
     ready.delete(worker.id);
+    // What it held or waited for returns to the machine at once; what it counted stays counted.
+    admission.detach(ownerOf(worker));
+    metrics.metrics.retire(worker);
     if (stopping) return;
     if (lived > STABLE_MS) backoff = BACKOFF_START_MS;
     // A worker that ran a while crashed on a request, not at boot: replace it at once.
@@ -127,7 +142,7 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
     }
   });
 
-  const metrics = startPrimaryMetrics(config, log);
+  const metrics = startPrimaryMetrics(config, log, admission);
   const metricsPort = await metrics.port;
   if (metricsPort !== undefined) log.info({ metricsPort }, 'metrics on their own port');
   for (let i = 0; i < config.workers; i++) fork();
@@ -189,7 +204,9 @@ async function runWorker(config: Config, log: Logger): Promise<void> {
   process.on('SIGINT', () => {});
 
   const metrics = createMetrics();
+  answerSnapshots();
   server = await startServer(config, {
+    admitter: clusterAdmitter(),
     log,
     events: metrics.events,
     observe: (method, path, status) => metrics.request(routeClass(method, path), status),
@@ -222,6 +239,21 @@ async function runWorker(config: Config, log: Logger): Promise<void> {
     process.exit(0);
   }
   process.send?.({ type: 'ready', port: server.port } satisfies WorkerMessage);
+}
+
+/** The worker's side of the machine-wide admission: the broker lives in the primary. */
+function clusterAdmitter(): AdmissionClient {
+  return new AdmissionClient({
+    send(message) {
+      if (!process.send || !process.connected) throw new ImageError('UNAVAILABLE', 'The cluster primary is gone');
+      process.send(message);
+    },
+    listen(handler) {
+      process.on('message', (message: unknown) => {
+        if (isAdmissionMessage(message)) handler(message as FromBroker);
+      });
+    },
+  });
 }
 
 /** Entry point of `npm start` and `iaas start`. */

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics with prom-client. Each worker records into the global
- * registry; the primary aggregates every worker's numbers (AggregatorRegistry)
- * for /metrics, whether that is served on the public port or on METRICS_PORT.
+ * registry; the primary aggregates every worker's numbers with its own
+ * (metrics-cluster.ts) for /metrics, on the public port or on METRICS_PORT.
  */
 import client from 'prom-client';
 import type { ImageEvents } from './images/types.js';
@@ -15,7 +15,7 @@ export interface Metrics {
   readonly events: ImageEvents;
   /** One finished request: its route class and status. */
   request(route: string, status: number): void;
-  /** Reports the pool's queue depth and utilization at each scrape. */
+  /** Reports the pool's threads and utilization at each scrape. */
   watchPool(pool: RenderPool): void;
 }
 
@@ -24,8 +24,6 @@ let created: Metrics | undefined;
 /** Creates (once per process) the metrics in the global registry. */
 export function createMetrics(): Metrics {
   if (created) return created;
-  // Constructing one adds prom-client's IPC listener, so a worker answers the primary's aggregation.
-  new client.AggregatorRegistry();
   client.collectDefaultMetrics({ register });
   const requests = new client.Counter({ name: 'iaas_http_requests_total', help: 'HTTP requests by route class and status', labelNames: ['route', 'status'] });
   const renders = new client.Histogram({
@@ -39,20 +37,7 @@ export function createMetrics(): Metrics {
   const uploadBytes = new client.Counter({ name: 'iaas_upload_bytes_total', help: 'Bytes of stored originals' });
   const tokens = new client.Counter({ name: 'iaas_tokens_total', help: 'Upload tokens issued and consumed', labelNames: ['event'] });
   const pools: RenderPool[] = [];
-  new client.Gauge({
-    name: 'iaas_render_queue_depth',
-    help: 'Renders waiting for a pool thread',
-    collect() {
-      this.set(pools.reduce((sum, pool) => sum + pool.stats().queued, 0));
-    },
-  });
-  new client.Gauge({
-    name: 'iaas_render_pool_running',
-    help: 'Renders running on pool threads',
-    collect() {
-      this.set(pools.reduce((sum, pool) => sum + pool.stats().running, 0));
-    },
-  });
+  // Queue depth, slots in use and the wait estimate are the machine's: the primary reports them.
   new client.Gauge({
     name: 'iaas_render_pool_threads',
     help: 'Pool threads',

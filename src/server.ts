@@ -3,10 +3,13 @@
  * app, built from the frozen config. Used by the cluster (main.ts) and by tests.
  */
 import { mkdir } from 'node:fs/promises';
+import { localAdmitter } from './admission/client.js';
+import type { Admitter, BrokerSettings } from './admission/types.js';
 import type { Config } from './config/types.js';
 import { createHttpApp, type HttpApp } from './http/app.js';
 import type { RouteDeps } from './http/routes.js';
 import { createImageService, type ImageService } from './images/service.js';
+import { Renders } from './images/renders.js';
 import type { ImageEvents } from './images/types.js';
 import { createLogger, type Logger } from './log.js';
 import { createRenderPool, type RenderPool } from './render/pool.js';
@@ -21,6 +24,8 @@ export interface Server {
   readonly service: ImageService;
   readonly store: Store;
   readonly pool: RenderPool;
+  /** The machine's admission point as this process sees it. */
+  readonly admitter: Admitter;
   readonly originals: ObjectStorage;
   readonly cache: ObjectStorage;
   /** Drains (up to the configured grace) and releases everything. Resolves true when drained in time. */
@@ -33,6 +38,21 @@ export interface ServerOptions {
   extraGet?: RouteDeps['extraGet'];
   observe?: RouteDeps['observe'];
   deleted?: RouteDeps['deleted'];
+  /** The machine's admission point; default: a broker of its own (a single process). */
+  admitter?: Admitter;
+}
+
+/** The broker's settings from the config: the machine's slots and queue rules. */
+export function brokerSettings(config: Config): BrokerSettings {
+  const { pool } = config;
+  return {
+    slots: pool.size,
+    queueLimit: pool.queueLimit,
+    queueWaitMs: pool.queueWaitMs,
+    backgroundLimit: pool.backgroundLimit,
+    negativeTtlMs: pool.negativeCacheMs,
+    negativeEntries: Math.max(1, config.lruEntries),
+  };
 }
 
 /** The store the config asks for: PostgreSQL when configured, else SQLite in DATA_DIR. */
@@ -78,20 +98,25 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const store = storeFor(config);
   const originals = originalsStorageFor(config);
   const cache = cacheStorageFor(config);
+  // A thread per machine slot: the broker never grants this process more renders than that,
+  // so a granted render never waits for a thread here.
   const pool = createRenderPool({
     size: config.pool.size,
-    queueLimit: config.pool.queueLimit,
+    queueLimit: config.pool.size,
     timeoutMs: config.pool.timeoutMs,
     vipsConcurrency: config.pool.vipsConcurrency,
   });
+  const admitter = options.admitter ?? localAdmitter(brokerSettings(config));
+  const renders = new Renders(pool, admitter);
   // Listen while the render threads load the addon: health checks and cache hits need no thread.
-  const service = createImageService({ config, store, originals, cache, pool, log, ...(options.events ? { events: options.events } : {}) });
+  const service = createImageService({ config, store, originals, cache, renders, log, ...(options.events ? { events: options.events } : {}) });
   const app = createHttpApp({
     service,
     log,
     allowIndexing: config.allowIndexing,
     maxUploadBytes: config.maxUploadBytes,
     tempDir: config.tempDir,
+    clientIpHeader: config.clientIpHeader,
     ...(options.extraGet ? { extraGet: options.extraGet } : {}),
     ...(options.observe ? { observe: options.observe } : {}),
     ...(options.deleted ? { deleted: options.deleted } : {}),
@@ -104,12 +129,14 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     service,
     store,
     pool,
+    admitter,
     originals,
     cache,
     close() {
       closing ??= (async () => {
         const drained = await app.drain(config.shutdownGraceMs);
         await pool.close();
+        admitter.close();
         await store.close();
         return drained;
       })();

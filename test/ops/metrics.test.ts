@@ -233,10 +233,13 @@ t.test('a cluster of two workers reports every metric family, summed across work
   t.equal(total(families, 'iaas_render_duration_seconds', 'iaas_render_duration_seconds_bucket', { format: 'jpeg', fit: 'clip', le: '+Inf' }), renders, 'the +Inf bucket holds every render');
   t.ok(total(families, 'iaas_render_duration_seconds', 'iaas_render_duration_seconds_sum', { format: 'jpeg', fit: 'clip' }) > 0, 'render time adds up');
 
-  // Queue depth and pool utilization: gauges.
+  // The machine's render queue, by priority, and its slots: gauges from the primary's broker.
   t.equal(families.get('iaas_render_queue_depth')?.type, 'gauge', 'iaas_render_queue_depth is a gauge');
-  t.equal(families.get('iaas_render_queue_depth')?.samples.length, 1, 'the queue depth has one value');
-  t.ok(total(families, 'iaas_render_queue_depth', 'iaas_render_queue_depth') >= 0, 'the queue depth is a count');
+  t.same(families.get('iaas_render_queue_depth')?.samples.map((s) => s.labels.priority).sort(), ['background', 'foreground'], 'one value per priority, for the machine');
+  t.equal(total(families, 'iaas_render_slots', 'iaas_render_slots'), 1, 'the machine has POOL_SIZE=1 render slot, whatever the number of workers');
+  t.ok(total(families, 'iaas_render_slots_in_use', 'iaas_render_slots_in_use') >= 0, 'slots in use are reported');
+  t.ok(families.has('iaas_render_wait_estimate_seconds'), 'the wait estimate is reported');
+  t.ok(total(families, 'iaas_render_admissions_total', 'iaas_render_admissions_total', { outcome: 'granted' }) >= 2, 'granted slots are counted (the upload and the miss)');
   t.equal(families.get('iaas_render_pool_utilization')?.type, 'gauge', 'iaas_render_pool_utilization is a gauge');
   const utilization = total(families, 'iaas_render_pool_utilization', 'iaas_render_pool_utilization');
   t.ok(utilization >= 0 && utilization <= 1, 'utilization is a share');
@@ -261,7 +264,8 @@ t.test('a cluster of two workers reports every metric family, summed across work
   t.ok(total(families, 'iaas_libvips_memory_highwater_bytes', 'iaas_libvips_memory_highwater_bytes') > 0, 'the libvips memory high-water mark is above zero after a render');
 
   // The stats line: one JSON entry per interval with the cluster-wide totals.
-  const stats = await cluster.waitForLog((line) => line.message === 'stats' && ((line.stats as { uploads?: number } | undefined)?.uploads ?? 0) >= 1, 15_000);
+  // The first line logged after the hit: it counts everything done before it.
+  const stats = await cluster.waitForLog((line) => line.message === 'stats' && ((line.stats as { hits?: number } | undefined)?.hits ?? 0) >= 1, 15_000);
   const fields = stats.stats as Record<string, unknown>;
   for (const field of ['hits', 'misses', 'uploads', 'uptime', 'generationsPerMinute', 'cacheHitRatio']) {
     t.ok(field in fields, `the stats line has ${field}`);
