@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   UNSUPPORTED_FORMAT: 415,
   CORRUPT_IMAGE: 415,
   INTERNAL: 500,
+  CORRUPT_ORIGINAL: 500,
+  NOT_IMPLEMENTED: 501,
   OVERLOADED: 503,
   UNAVAILABLE: 503,
   TIMEOUT: 504,
@@ -39,6 +41,8 @@ const PUBLIC_MESSAGE: Record<ErrorCode, string> = {
   UNSUPPORTED_FORMAT: 'The input is not a supported image format',
   CORRUPT_IMAGE: 'The image is corrupt or truncated',
   INTERNAL: 'Internal error',
+  CORRUPT_ORIGINAL: 'The stored original cannot be decoded',
+  NOT_IMPLEMENTED: 'Not implemented',
   OVERLOADED: 'The service is overloaded, retry later',
   UNAVAILABLE: 'A backing service is unavailable, retry later',
   TIMEOUT: 'The render took too long',
@@ -52,6 +56,7 @@ const SHOW_MESSAGE = new Set<ErrorCode>([
   'PAYLOAD_TOO_LARGE',
   'TOO_MANY_PIXELS',
   'NOT_FOUND',
+  'NOT_IMPLEMENTED',
 ]);
 
 /** An error with a stable code, thrown by every layer of iaas. */
@@ -59,12 +64,15 @@ export class ImageError extends Error {
   readonly code: ErrorCode;
   /** Internal detail (for example libvips' text), for logs only. */
   readonly detail: string | undefined;
+  /** For refusals worth retrying (503): the `Retry-After` in seconds. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { detail?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { detail?: string; cause?: unknown; retryAfterSeconds?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ImageError';
     this.code = code;
     this.detail = options.detail;
+    this.retryAfterSeconds = options.retryAfterSeconds ?? (code === 'OVERLOADED' || code === 'UNAVAILABLE' ? 1 : undefined);
   }
 
   /** The HTTP status for this error's code. */

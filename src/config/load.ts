@@ -112,7 +112,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
 
   const cores = options.cores ?? availableParallelism();
   const workers = get<number | undefined>('workers') ?? (cores >= 2 ? 2 : 1);
-  const poolSize = get<number | undefined>('pool.size') ?? Math.max(1, Math.floor(cores / workers));
+  const poolSize = get<number | undefined>('pool.size') ?? Math.max(1, cores);
   const dataDir = path.resolve(get<string>('data_dir'));
   const bucket = get<string | undefined>('aws.bucket');
   const pgHost = get<string | undefined>('postgresql.host');
@@ -126,7 +126,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
     workers,
     pool: {
       size: poolSize,
-      queueLimit: get<number | undefined>('pool.queue_limit') ?? Math.max(4 * poolSize, poolSize * poolSize),
+      queueLimit: get('pool.queue_limit'),
+      queueWaitMs: get('pool.queue_wait_ms'),
+      backgroundLimit: get('pool.background_limit'),
+      negativeCacheMs: get<number>('pool.negative_cache_seconds') * 1000,
       timeoutMs: get('timeout.conversion'),
       vipsConcurrency: get('vips_concurrency'),
     },
@@ -163,7 +166,11 @@ export function loadConfig(options: LoadOptions = {}): Config {
       maxHeight: get('constraints.max_height'),
       maxInputPixels: Math.round(get<number>('constraints.max_input') * 1_000_000),
       maxOnDiskPixels: Math.round(get<number>('constraints.max_on_disk') * 1_000_000),
+      maxPages: get('constraints.max_pages'),
     },
+    avif: { maxPixels: Math.round(get<number>('avif.max_megapixels') * 1_000_000), effort: get('avif.effort') },
+    originals: { keepMetadata: get('originals.keep_metadata') },
+    clientIpHeader: get<string | undefined>('client_ip_header')?.toLowerCase(),
     maxUploadBytes: get('max_upload_bytes'),
     log: { debug: get('log.debug'), info: get('log.info'), warn: get('log.warn'), error: get('log.error') },
     redirectCacheTimeout: get('redirect_cache_timeout'),

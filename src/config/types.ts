@@ -1,8 +1,16 @@
 /** The validated, frozen configuration every part of iaas receives. */
 
 export interface PoolConfig {
+  /** Render slots of the machine (and render threads of each worker). */
   size: number;
+  /** Machine-wide cap on waiting foreground renders. */
   queueLimit: number;
+  /** Refuse a render that would wait longer than this. */
+  queueWaitMs: number;
+  /** Machine-wide cap on waiting background renders. */
+  backgroundLimit: number;
+  /** How long a failed render's key is refused at once; 0 = never. */
+  negativeCacheMs: number;
   timeoutMs: number;
   vipsConcurrency: number;
 }
@@ -43,7 +51,11 @@ export interface Config {
   /** S3 render cache (and originals with storeOriginals) when set, else local folders. */
   readonly s3: Readonly<S3Config> | undefined;
   readonly allowIndexing: boolean;
-  readonly constraints: Readonly<{ maxWidth: number; maxHeight: number; maxInputPixels: number; maxOnDiskPixels: number }>;
+  readonly constraints: Readonly<{ maxWidth: number; maxHeight: number; maxInputPixels: number; maxOnDiskPixels: number; maxPages: number }>;
+  readonly avif: Readonly<{ maxPixels: number; effort: number }>;
+  readonly originals: Readonly<{ keepMetadata: boolean }>;
+  /** The request header naming the client address behind a proxy; undefined = the socket address. */
+  readonly clientIpHeader: string | undefined;
   readonly maxUploadBytes: number;
   readonly log: Readonly<{ debug: boolean; info: boolean; warn: boolean; error: boolean }>;
   readonly redirectCacheTimeout: number;

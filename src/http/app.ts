@@ -16,6 +16,8 @@ export interface HttpAppOptions {
   allowIndexing: boolean;
   maxUploadBytes: number;
   tempDir: string;
+  /** The header holding the client address behind a proxy; undefined: the socket's address. */
+  clientIpHeader?: string | undefined;
   /** Bytes of cached files kept in memory. */
   hotBytes?: number;
   extraGet?: RouteDeps['extraGet'];
@@ -47,6 +49,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     allowIndexing: options.allowIndexing,
     maxUploadBytes: options.maxUploadBytes,
     tempDir: options.tempDir,
+    clientIpHeader: options.clientIpHeader,
     draining: () => draining,
     ...(options.extraGet ? { extraGet: options.extraGet } : {}),
     ...(options.observe ? { observe: options.observe } : {}),

@@ -1,7 +1,9 @@
 /**
- * Upload intake: the request body streams from uWS into busboy and on to a
- * temp file, never whole in memory. uWS has no body limit of its own, so the
- * bytes are counted here; past the limit the answer is 413 and the temp file goes.
+ * Upload intake: the request body streams from the exchange's body reader
+ * into busboy and on to a temp file. uWS has no body limit of its own, so the
+ * bytes are counted here; past the limit the answer is 413. Whatever ends the
+ * exchange (an answer from anywhere, or an abort) stops the parser and
+ * removes the temp file.
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -9,6 +11,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import busboy from 'busboy';
 import { ImageError } from '../errors.js';
+import type { RequestBody } from './body.js';
 import type { Exchange } from './exchange.js';
 
 export interface IntakeLimits {
@@ -25,16 +28,22 @@ export interface Intake {
   cleanup(): Promise<void>;
 }
 
-/** Multipart limits: one file, a handful of small fields, few parts. */
-const PART_LIMITS = { files: 1, fields: 20, parts: 32, fieldSize: 4096, headerPairs: 20 };
+/**
+ * Multipart limits: one file part and up to 31 small fields, 32 parts in all
+ * (the README's limits table states these numbers).
+ */
+export const PART_LIMITS = { files: 1, fields: 31, parts: 32, fieldSize: 4096, headerPairs: 20 } as const;
+
+function tooLarge(maxBytes: number): ImageError {
+  return new ImageError('PAYLOAD_TOO_LARGE', `The upload is larger than ${maxBytes} bytes`);
+}
 
 /**
- * Reads a multipart body whose `image` part becomes a temp file. Must be
- * called synchronously in the uWS handler (before any await): onData is
- * registered here.
+ * Reads a multipart body whose `image` part becomes a temp file. The temp
+ * file is removed when the exchange settles, whoever answered it; on success
+ * the caller removes it with `cleanup()` once it has been stored.
  */
-export function receiveUpload(exchange: Exchange, contentType: string, limits: IntakeLimits): Promise<Intake> {
-  const res = exchange.res;
+export function receiveUpload(exchange: Exchange, body: RequestBody, contentType: string, limits: IntakeLimits): Promise<Intake> {
   const file = path.join(limits.tempDir, `upload-${process.pid}-${randomBytes(8).toString('hex')}`);
   // The temp file may still be opening when a refusal comes: remove it only once its stream closed.
   let outClosed: Promise<void> = Promise.resolve();
@@ -44,18 +53,28 @@ export function receiveUpload(exchange: Exchange, contentType: string, limits: I
   };
   return new Promise<Intake>((resolve, reject) => {
     let settled = false;
-    let received = 0;
     let fileParts = 0;
     let out: WriteStream | undefined;
     let fileDone: Promise<void> | undefined;
     let parser: busboy.Busboy | undefined;
+    const stop = () => {
+      out?.destroy();
+      parser?.destroy();
+      void cleanup();
+    };
     const fail = (error: ImageError) => {
       if (settled) return;
       settled = true;
-      out?.destroy();
-      parser?.destroy();
-      void cleanup().finally(() => reject(error));
+      stop();
+      reject(error);
     };
+    // Answered elsewhere (a refusal) or aborted: stop reading and drop the temp file.
+    exchange.onSettle(() => {
+      if (settled) return;
+      settled = true;
+      stop();
+      reject(new ImageError('BAD_REQUEST', exchange.aborted ? 'The client aborted the upload' : 'The upload was answered before it was read'));
+    });
     const writeFailed = (error: unknown) => {
       const code = (error as NodeJS.ErrnoException).code;
       const disk = code === 'ENOSPC' || code === 'EIO' || code === 'EACCES' || code === 'EROFS' || code === 'EDQUOT';
@@ -66,28 +85,26 @@ export function receiveUpload(exchange: Exchange, contentType: string, limits: I
       );
     };
     try {
-      parser = busboy({ headers: { 'content-type': contentType }, limits: { ...PART_LIMITS, fileSize: limits.maxBytes } });
+      // busboy reports partsLimit once the Nth part has ended (the last one included): N + 1 lets N in.
+      parser = busboy({ headers: { 'content-type': contentType }, limits: { ...PART_LIMITS, parts: PART_LIMITS.parts + 1, fileSize: limits.maxBytes } });
     } catch {
-      fail(new ImageError('BAD_REQUEST', 'Expected a multipart/form-data body with a boundary'));
+      return fail(new ImageError('BAD_REQUEST', 'Expected a multipart/form-data body with a boundary'));
     }
-    exchange.onAbort(() => fail(new ImageError('BAD_REQUEST', 'The client aborted the upload')));
-    // Registered synchronously: uWS delivers body chunks only to a handler set in the route callback.
-    res.onData((chunk, isLast) => {
-      if (settled || !parser) return;
-      received += chunk.byteLength;
-      if (received > limits.maxBytes) {
-        return fail(new ImageError('PAYLOAD_TOO_LARGE', `The upload is larger than ${limits.maxBytes} bytes`));
-      }
-      // The chunk is only valid during this callback: copy it.
-      const accepted = parser.write(Buffer.from(new Uint8Array(chunk)));
-      if (isLast) parser.end();
-      else if (!accepted) {
-        res.pause();
-        parser.once('drain', () => !exchange.aborted && !settled && res.resume());
-      }
+    const active = parser;
+    body.pipe({
+      write(chunk, last) {
+        if (settled) return true;
+        if (body.bytes > limits.maxBytes) {
+          fail(tooLarge(limits.maxBytes));
+          return true;
+        }
+        const accepted = chunk.byteLength === 0 ? true : active.write(chunk);
+        if (last) active.end();
+        else if (!accepted) active.once('drain', () => !settled && body.resume());
+        return accepted;
+      },
     });
-    if (!parser) return;
-    parser.on('file', (name, stream) => {
+    active.on('file', (name, stream) => {
       fileParts++;
       // Destroying busboy errors the part being read; every part stream gets a handler.
       stream.on('error', () => {});
@@ -106,47 +123,49 @@ export function receiveUpload(exchange: Exchange, contentType: string, limits: I
       });
       // A write error (disk full) is answered now: pipe() stops reading, so busboy would never close.
       fileDone.catch(writeFailed);
-      stream.on('limit', () => fail(new ImageError('PAYLOAD_TOO_LARGE', `The upload is larger than ${limits.maxBytes} bytes`)));
+      stream.on('limit', () => fail(tooLarge(limits.maxBytes)));
       stream.pipe(target);
     });
-    parser.on('filesLimit', () => fail(new ImageError('BAD_REQUEST', 'Expected exactly one image part')));
-    parser.on('partsLimit', () => fail(new ImageError('BAD_REQUEST', 'Too many parts in the upload')));
-    parser.on('fieldsLimit', () => fail(new ImageError('BAD_REQUEST', 'Too many fields in the upload')));
-    parser.on('error', () => fail(new ImageError('BAD_REQUEST', 'The multipart body is malformed or incomplete')));
-    parser.on('close', () => {
+    active.on('filesLimit', () => fail(new ImageError('BAD_REQUEST', 'Expected exactly one image part')));
+    active.on('partsLimit', () => fail(new ImageError('BAD_REQUEST', `Too many parts in the upload (at most ${PART_LIMITS.parts})`)));
+    active.on('fieldsLimit', () => fail(new ImageError('BAD_REQUEST', `Too many fields in the upload (at most ${PART_LIMITS.fields})`)));
+    active.on('error', () => fail(new ImageError('BAD_REQUEST', 'The multipart body is malformed or incomplete')));
+    active.on('close', () => {
       if (settled) return;
       if (!fileDone) return fail(new ImageError('NO_IMAGE_PART', 'The upload has no "image" part'));
       fileDone.then(() => {
         if (settled) return;
         settled = true;
-        resolve({ file, bytes: received, cleanup });
+        resolve({ file, bytes: body.bytes, cleanup });
       }, writeFailed);
     });
   });
 }
 
-/** Reads a small body (JSON for /token) with a hard size limit. Call before any await. */
-export function receiveSmallBody(exchange: Exchange, maxBytes: number): Promise<Buffer> {
+/** Reads a small body (JSON for /token) with a hard size limit. */
+export function receiveSmallBody(exchange: Exchange, body: RequestBody, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    let size = 0;
     let done = false;
-    exchange.onAbort(() => {
+    exchange.onSettle(() => {
       if (!done) reject(new ImageError('BAD_REQUEST', 'The client aborted the request'));
       done = true;
     });
-    exchange.res.onData((chunk, isLast) => {
-      if (done) return;
-      size += chunk.byteLength;
-      if (size > maxBytes) {
-        done = true;
-        return reject(new ImageError('PAYLOAD_TOO_LARGE', `The body is larger than ${maxBytes} bytes`));
-      }
-      chunks.push(Buffer.from(new Uint8Array(chunk)));
-      if (isLast) {
-        done = true;
-        resolve(Buffer.concat(chunks));
-      }
+    body.pipe({
+      write(chunk, last) {
+        if (done) return true;
+        if (body.bytes > maxBytes) {
+          done = true;
+          reject(new ImageError('PAYLOAD_TOO_LARGE', `The body is larger than ${maxBytes} bytes`));
+          return true;
+        }
+        chunks.push(chunk);
+        if (last) {
+          done = true;
+          resolve(Buffer.concat(chunks));
+        }
+        return true;
+      },
     });
   });
 }

@@ -7,7 +7,9 @@ import type { ImageService } from '../images/service.js';
 import { checkToken } from '../images/tokens.js';
 import type { ImageReply } from '../images/types.js';
 import type { Logger } from '../log.js';
-import { parseIdPath, parseImageRequest } from '../options/parse.js';
+import { checkNewId, parseIdPath, parseImageRequest } from '../options/parse.js';
+import { parseUploadQuery } from '../options/upload.js';
+import type { DiscardBound } from './body.js';
 import { Exchange } from './exchange.js';
 import type { HotFiles } from './files.js';
 import { receiveSmallBody, receiveUpload } from './multipart.js';
@@ -22,6 +24,8 @@ export interface RouteDeps {
   allowIndexing: boolean;
   maxUploadBytes: number;
   tempDir: string;
+  /** The header holding the client address behind a proxy (lower case); undefined: the socket's. */
+  clientIpHeader: string | undefined;
   /** True once a drain started: health answers 503. */
   draining: () => boolean;
   /** Told of every finished request (metrics). */
@@ -37,22 +41,30 @@ export interface RouteDeps {
 export const MAX_HEADER_BYTES = 16 * 1024;
 
 /** Why a request must be refused at the door, if it must; `drop` when it smells of smuggling. */
-function doorCheck(req: HttpRequest): { reason: string; drop: boolean } | undefined {
+function doorCheck(req: HttpRequest): { error: ImageError; drop: boolean } | undefined {
   let total = 0;
   const lengths = new Set<string>();
   let lengthHeaders = 0;
-  let chunked = false;
+  const encodings: string[] = [];
   req.forEach((key, value) => {
     total += key.length + value.length + 4;
     if (key === 'content-length') {
       lengthHeaders++;
       lengths.add(value.trim());
-    } else if (key === 'transfer-encoding') chunked = true;
+    } else if (key === 'transfer-encoding') encodings.push(value.trim().toLowerCase());
   });
-  if (total > MAX_HEADER_BYTES) return { reason: `Request headers larger than ${MAX_HEADER_BYTES} bytes`, drop: false };
+  const bad = (reason: string) => new ImageError('BAD_REQUEST', reason);
+  if (total > MAX_HEADER_BYTES) return { error: bad(`Request headers larger than ${MAX_HEADER_BYTES} bytes`), drop: false };
   // RFC 9112: differing Content-Length values, or both framings, are request smuggling.
-  if (lengths.size > 1) return { reason: 'Conflicting Content-Length headers', drop: true };
-  if (chunked && lengthHeaders > 0) return { reason: 'Both Transfer-Encoding and Content-Length', drop: true };
+  if (lengths.size > 1) return { error: bad('Conflicting Content-Length headers'), drop: true };
+  if (encodings.length > 0 && lengthHeaders > 0) return { error: bad('Both Transfer-Encoding and Content-Length'), drop: true };
+  for (const length of lengths) {
+    if (!/^\d{1,15}$/.test(length)) return { error: bad(`Expected a Content-Length of digits but received ${JSON.stringify(length.slice(0, 20))}`), drop: false };
+  }
+  // RFC 9112 6.1: a transfer coding the server does not understand is 501, and the body cannot be framed.
+  if (encodings.length > 0 && (encodings.length > 1 || encodings[0] !== 'chunked')) {
+    return { error: new ImageError('NOT_IMPLEMENTED', `Transfer-Encoding ${JSON.stringify(encodings.join(', ').slice(0, 40))} is not supported; only chunked is`), drop: false };
+  }
   return undefined;
 }
 
@@ -64,10 +76,31 @@ function begin(deps: RouteDeps, res: HttpResponse, req: HttpRequest): Exchange {
     exchange.oversized = true;
     // A smuggled request may already sit behind this one in the buffer: close at once, so uWS
     // parses nothing more from this connection (it drops what it cannot frame the same way).
-    if (refusal.drop) exchange.drop(refusal.reason);
-    else exchange.fail(new ImageError('BAD_REQUEST', refusal.reason), true);
+    if (refusal.drop) exchange.drop(refusal.error.message);
+    else exchange.fail(refusal.error, true);
   }
   return exchange;
+}
+
+/** Who is asking: the configured proxy header, else the socket's address. Read synchronously in the handler. */
+function clientOf(deps: RouteDeps, res: HttpResponse, req: HttpRequest): string {
+  if (deps.clientIpHeader) {
+    const forwarded = req.getHeader(deps.clientIpHeader);
+    if (forwarded) return forwarded.split(',')[0]?.trim().slice(0, 64) ?? '';
+  }
+  return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+}
+
+/** An abort signal that fires when the exchange's client goes away. */
+function abortSignalOf(exchange: Exchange): AbortSignal {
+  const controller = new AbortController();
+  exchange.onSettle(() => exchange.aborted && controller.abort());
+  return controller.signal;
+}
+
+/** How much of a refused upload body is read (and dropped) so the client can read the refusal. */
+function discardBound(deps: RouteDeps): DiscardBound {
+  return { bytes: 2 * deps.maxUploadBytes, ms: 5_000 };
 }
 
 /** Writes an image answer. Runs `after` (storing a miss) once the response is out, still counted in flight. */
@@ -86,6 +119,7 @@ async function writeImage(deps: RouteDeps, exchange: Exchange, reply: ImageReply
       return exchange.sendBody(200, { ...headers, 'Content-Type': reply.contentType }, data);
     }
     case 'bytes': {
+      if (exchange.aborted) return reply.abandon?.();
       exchange.sendBody(200, { ...headers, 'Content-Type': reply.contentType }, reply.data);
       if (reply.after) {
         deps.inflight.enter();
@@ -105,6 +139,7 @@ export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
     const query = req.getQuery() ?? '';
     const accept = req.getHeader('accept');
     const freshnessToken = req.getHeader('freshness-token');
+    const client = clientOf(deps, res, req);
     void (async () => {
       try {
         if (path === '/_health') {
@@ -120,9 +155,9 @@ export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
         if (extra) return await extra(exchange);
         const request = parseImageRequest(path, query);
         exchange.logFields.id = request.id;
-        const reply = await deps.service.get(request, { method, accept, freshnessToken, query });
+        const reply = await deps.service.get(request, { method, accept, freshnessToken, query, client, signal: abortSignalOf(exchange) });
         // The client went away: write nothing, not even the cache entry.
-        if (exchange.aborted) return;
+        if (exchange.aborted) return reply.type === 'bytes' ? reply.abandon?.() : undefined;
         await writeImage(deps, exchange, reply);
       } catch (error) {
         exchange.fail(error);
@@ -136,7 +171,7 @@ export function tokenRoute(deps: RouteDeps) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const exchange = begin(deps, res, req);
     if (exchange.oversized) return;
-    const body = receiveSmallBody(exchange, 16 * 1024);
+    const body = receiveSmallBody(exchange, exchange.acceptBody({ bytes: 64 * 1024, ms: 5_000 }), 16 * 1024);
     void (async () => {
       try {
         let parsed: unknown;
@@ -155,22 +190,12 @@ export function tokenRoute(deps: RouteDeps) {
   };
 }
 
-/** Reads ?x=&y=&width=&height= as a crop; all four or none. */
-function parseCrop(query: string): { x: number; y: number; width: number; height: number } | undefined {
-  const params = new URLSearchParams(query);
-  const keys = ['x', 'y', 'width', 'height'] as const;
-  const given = keys.filter((key) => params.has(key));
-  if (given.length === 0) return undefined;
-  if (given.length !== 4) throw new ImageError('BAD_OPTION', 'Expected all of x, y, width and height for a crop');
-  const values = keys.map((key) => {
-    const raw = params.get(key) ?? '';
-    if (!/^\d{1,6}$/.test(raw)) throw new ImageError('BAD_OPTION', `Expected a non-negative integer for ${key} but received ${JSON.stringify(raw.slice(0, 20))}`);
-    return Number(raw);
-  });
-  return { x: values[0] as number, y: values[1] as number, width: values[2] as number, height: values[3] as number };
-}
-
-/** POST /{id}[.{ext}] with X-Token and a multipart field `image`. */
+/**
+ * POST /{id}[.{ext}] with X-Token and a multipart field `image`. Everything
+ * that can be judged without the body (path, query, declared length, token
+ * shape, then the token itself in the store) is judged before a byte of it
+ * is read; a refusal is answered at once and the body drained behind it.
+ */
 export function uploadRoute(deps: RouteDeps) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const exchange = begin(deps, res, req);
@@ -179,30 +204,40 @@ export function uploadRoute(deps: RouteDeps) {
     const contentType = req.getHeader('content-type');
     const declared = Number(req.getHeader('content-length') || '0');
     const query = req.getQuery() ?? '';
+    const client = clientOf(deps, res, req);
+    const body = exchange.acceptBody(discardBound(deps));
     let id: string;
+    let crop: ReturnType<typeof parseUploadQuery>['crop'];
     try {
-      id = parseIdPath(exchange.path);
+      id = checkNewId(parseIdPath(exchange.path));
+      crop = parseUploadQuery(query).crop;
       if (declared > deps.maxUploadBytes) throw new ImageError('PAYLOAD_TOO_LARGE', `The upload is larger than ${deps.maxUploadBytes} bytes`);
       checkToken(token);
     } catch (error) {
-      // The body is not read: close the connection rather than leave it half-consumed.
-      return exchange.fail(error, true);
+      return exchange.fail(error);
     }
     exchange.logFields.id = id;
-    const intake = receiveUpload(exchange, contentType, { maxBytes: deps.maxUploadBytes, tempDir: deps.tempDir });
+    // Nothing more is read until the token is known to be good.
+    body.pause();
     void (async () => {
       let cleanup: (() => Promise<void>) | undefined;
-      let bodyRead = false;
       try {
-        const crop = parseCrop(query);
-        const received = await intake;
-        bodyRead = true;
-        cleanup = received.cleanup;
-        const result = await deps.service.upload({ id, token, file: received.file, ...(crop ? { crop } : {}), aborted: () => exchange.aborted });
+        const result = await deps.service.upload({
+          id,
+          token,
+          client,
+          ...(crop ? { crop } : {}),
+          receive: async () => {
+            body.resume();
+            const intake = await receiveUpload(exchange, body, contentType, { maxBytes: deps.maxUploadBytes, tempDir: deps.tempDir });
+            cleanup = intake.cleanup;
+            return { file: intake.file };
+          },
+          aborted: () => exchange.aborted,
+        });
         exchange.json(200, { status: 'OK', id: result.id, original_width: result.width, original_height: result.height });
       } catch (error) {
-        // Refused before the body was read through: the connection holds unread bytes, close it.
-        exchange.fail(error, !bodyRead);
+        exchange.fail(error);
       } finally {
         await cleanup?.();
       }

@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ImageError } from '../errors.js';
-import { ID_PATTERN } from '../options/grammar.js';
+import { checkNewId } from '../options/parse.js';
 import type { Store } from '../store/types.js';
 import { NO_EVENTS, type ImageEvents } from './types.js';
 
@@ -29,29 +29,22 @@ export interface TokenDeps {
   now?: () => Date;
 }
 
-/** Checks an id from a request body or path; BAD_REQUEST when it is not one. */
-export function checkId(id: unknown): string {
-  if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
-    throw new ImageError('BAD_REQUEST', 'Expected an id of 1-128 letters, digits, - or _');
-  }
-  return id;
-}
-
 /**
- * POST /token: one token per id, valid `ttlSeconds`. 401 on a wrong or missing
- * secret (when one is configured), 403 when the id was already requested.
+ * POST /token: one live token per id, valid `ttlSeconds`; once it expired
+ * unused, the id can be asked for again. 401 on a wrong or missing secret
+ * (when one is configured), 403 while a token for the id is live or the image exists.
  */
 export async function issueToken(deps: TokenDeps, body: { id?: unknown; secret?: unknown }): Promise<string> {
   if (deps.secret !== undefined) {
     const given = typeof body.secret === 'string' ? body.secret : '';
     if (!secretsEqual(given, deps.secret)) throw new ImageError('UNAUTHORIZED', 'A valid secret is required');
   }
-  const id = checkId(body.id);
+  const id = checkNewId(body.id);
   const token = randomBytes(32).toString('hex');
   const now = deps.now?.() ?? new Date();
   const expires = new Date(now.getTime() + deps.ttlSeconds * 1000);
-  const outcome = await deps.store.issueToken(id, tokenDigest(token), expires);
-  if (outcome === 'exists') throw new ImageError('FORBIDDEN', `A token was already issued for ${id}`);
+  const outcome = await deps.store.issueToken(id, tokenDigest(token), expires, now);
+  if (outcome === 'exists') throw new ImageError('FORBIDDEN', `A token for ${id} is live, or the image exists`);
   (deps.events ?? NO_EVENTS).token('issued');
   return token;
 }

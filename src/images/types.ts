@@ -1,7 +1,7 @@
 /** What the use cases need (interfaces only) and what they answer. */
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { RenderPool } from '../render/pool.js';
+import type { Renders } from './renders.js';
 import type { ObjectStorage } from '../storage/types.js';
 import type { Store } from '../store/types.js';
 
@@ -22,7 +22,8 @@ export interface ImageDeps {
   originals: ObjectStorage;
   /** The render cache (a folder, or S3). */
   cache: ObjectStorage;
-  pool: RenderPool;
+  /** Renders under the machine's admission. */
+  renders: Renders;
   log: Logger;
   events?: ImageEvents;
   now?: () => Date;
@@ -35,7 +36,16 @@ export type Headers = Record<string, string>;
 export type ImageReply =
   | { type: 'redirect'; location: string; headers: Headers }
   | { type: 'file'; path: string; size: number; contentType: string; headers: Headers; stale?: () => Promise<ImageReply> }
-  | { type: 'bytes'; data: Uint8Array; contentType: string; headers: Headers; after?: () => Promise<void> }
+  | {
+      type: 'bytes';
+      data: Uint8Array;
+      contentType: string;
+      headers: Headers;
+      /** Runs once the response is out (storing a miss). */
+      after?: () => Promise<void>;
+      /** Runs instead of `after` when the client went away before the answer. */
+      abandon?: () => void;
+    }
   | { type: 'head'; contentType: string; size?: number; headers: Headers };
 
 /** The per-request facts the use cases need, copied out of the HTTP request. */
@@ -45,4 +55,8 @@ export interface RequestContext {
   freshnessToken: string;
   /** The raw query string, kept for redirects. */
   query: string;
+  /** Who asked (an IP), for fair admission to the render slots. */
+  client: string;
+  /** Aborts when the client goes away: a render still waiting for a slot gives up. */
+  signal?: AbortSignal;
 }

@@ -1,12 +1,14 @@
 /**
- * An upload: consume the token atomically, check and prepare the image in the
- * pool, write the original durably, then record it. Any failure frees the
- * token again, so the client can retry with it.
+ * An upload: reserve the token atomically before a byte of the body is read,
+ * then receive the body, check and prepare the image in the pool, write the
+ * original durably under a new generation, and record it. Any failure before
+ * the record frees the token again, so the client can retry with it.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { ImageError } from '../errors.js';
-import type { PrepareOptions } from '../render/options.js';
-import { contentTypeOf } from './keys.js';
+import type { UploadCrop } from '../options/upload.js';
+import { contentTypeOf, originalKey } from './keys.js';
 import type { Originals } from './originals.js';
 import { checkToken, tokenDigest } from './tokens.js';
 import { NO_EVENTS, type ImageDeps } from './types.js';
@@ -14,9 +16,11 @@ import { NO_EVENTS, type ImageDeps } from './types.js';
 export interface UploadInput {
   id: string;
   token: string;
-  /** The temp file holding the uploaded image part. */
-  file: string;
-  crop?: PrepareOptions['crop'];
+  crop?: UploadCrop;
+  /** Who uploads (for fair admission to the render slots). */
+  client?: string;
+  /** Reads the body into a temp file; called only once the token is reserved. */
+  receive(): Promise<{ file: string }>;
   /** Tells whether the client went away; nothing is written after that. */
   aborted?: () => boolean;
 }
@@ -27,29 +31,44 @@ export interface UploadResult {
   height: number;
 }
 
-/** Runs an upload whose body is already in `input.file`. */
+/** A new generation: names this upload's bytes, so nothing rendered from an earlier upload of the id is ever served for it. */
+export function newGeneration(): string {
+  return randomBytes(6).toString('hex');
+}
+
+/** Runs an upload: the token first, then the body, then the image. */
 export async function upload(deps: ImageDeps, originals: Originals, input: UploadInput): Promise<UploadResult> {
   const digest = tokenDigest(checkToken(input.token));
   const now = deps.now?.() ?? new Date();
+  // Refused before the body is read: a bad token never costs a whole upload.
   if (!(await deps.store.consumeToken(input.id, digest, now))) {
     throw new ImageError('BAD_TOKEN', 'The upload token is invalid, expired, used, or for another id');
   }
   (deps.events ?? NO_EVENTS).token('consumed');
   let recorded = false;
   try {
-    const { size } = await stat(input.file);
-    const bytes = new Uint8Array(await readFile(input.file));
-    const prepared = await deps.pool.prepareOriginal(bytes, {
-      ...(input.crop ? { crop: input.crop } : {}),
-      maxPixels: deps.config.constraints.maxOnDiskPixels,
-      maxInputPixels: deps.config.constraints.maxInputPixels,
-    });
+    const { file } = await input.receive();
+    // The addon decodes from memory. The pool moves these bytes to its thread (they read as empty here afterwards).
+    const bytes = new Uint8Array(await readFile(file));
+    const size = bytes.byteLength;
+    const prepared = await deps.renders.prepareOriginal(
+      bytes,
+      {
+        ...(input.crop ? { crop: input.crop } : {}),
+        maxPixels: deps.config.constraints.maxOnDiskPixels,
+        maxInputPixels: deps.config.constraints.maxInputPixels,
+        maxPages: deps.config.constraints.maxPages,
+        keepMetadata: deps.config.originals.keepMetadata,
+      },
+      { client: input.client ?? '' },
+    );
     if (input.aborted?.()) throw new ImageError('BAD_REQUEST', 'The client aborted the upload');
-    const key = originals.keyFor(input.id);
+    const generation = newGeneration();
+    const key = originalKey(deps.originals, input.id, generation);
     const contentType = contentTypeOf(prepared.format);
     // Durable before the 200: fsync'd file or an acknowledged S3 PUT.
     if (prepared.changed) await deps.originals.put(key, prepared.data, contentType);
-    else await deps.originals.putFile(key, input.file, contentType);
+    else await deps.originals.putFile(key, file, contentType);
     const record = {
       id: input.id,
       format: prepared.format,
@@ -58,6 +77,7 @@ export async function upload(deps: ImageDeps, originals: Originals, input: Uploa
       bytes: prepared.changed ? prepared.data.byteLength : size,
       storageKey: key,
       uploadedAt: now,
+      generation,
     };
     await deps.store.insertOriginal(record);
     recorded = true;

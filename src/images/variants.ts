@@ -4,13 +4,16 @@
  */
 import { LRUCache } from 'lru-cache';
 import { ImageError } from '../errors.js';
-import { FORMAT_EXTENSION } from '../options/grammar.js';
+import { acceptsExplicitly } from '../options/accept.js';
+import type { UrlFormat } from '../options/grammar.js';
 import type { VariantRequest } from '../options/parse.js';
 import type { RenderOptions } from '../render/options.js';
 import type { RenderResult } from '../render/engine.js';
 import type { OriginalRecord } from '../store/types.js';
-import { contentTypeOf, storageKey, variantKey, type VariantSpec } from './keys.js';
+import { boundsRedirect, outputPixels } from './bounds.js';
+import { cacheKey, contentTypeOf, type VariantSpec } from './keys.js';
 import { LRU_TTL_MS, type Originals } from './originals.js';
+import { costClass } from './renders.js';
 import { SingleFlight } from './single-flight.js';
 import { NO_EVENTS, type Headers, type ImageDeps, type ImageReply, type RequestContext } from './types.js';
 
@@ -24,9 +27,20 @@ function immutableHeaders(now: Date): Headers {
   };
 }
 
+/** A miss, once its render is settled: the bytes rendered here, or a hit another process made. */
+type MissOutcome =
+  | { kind: 'rendered'; result: RenderResult; data: Uint8Array; store?: { run(): Promise<void>; abandon(): void } }
+  | { kind: 'cached' };
+
+/** Rendering a stored original that does not decode is our fault, not the client's. */
+function asStoredFailure(error: ImageError): ImageError {
+  if (error.code !== 'CORRUPT_IMAGE' && error.code !== 'UNSUPPORTED_FORMAT') return error;
+  return new ImageError('CORRUPT_ORIGINAL', 'The stored original cannot be decoded', { ...(error.detail ? { detail: error.detail } : {}), cause: error });
+}
+
 export class Variants {
   private readonly located: LRUCache<string, true>;
-  private readonly flights = new SingleFlight<RenderResult>();
+  private readonly flights = new SingleFlight<MissOutcome>();
 
   constructor(
     private readonly deps: ImageDeps,
@@ -46,59 +60,44 @@ export class Variants {
   /** Answers a GET or HEAD for a parsed image URL. */
   async get(request: VariantRequest, context: RequestContext): Promise<ImageReply> {
     const original = await this.originals.get(request.id);
-    const outOfBounds = this.boundsRedirect(request, context);
+    const { constraints, avif } = this.deps.config;
+    const outOfBounds = boundsRedirect(request, original, { maxWidth: constraints.maxWidth, maxHeight: constraints.maxHeight, avifMaxPixels: avif.maxPixels }, context.query);
     if (outOfBounds) return outOfBounds;
 
     const { format, vary } = this.negotiate(request, context.accept);
     const headers: Headers = vary ? { Vary: 'Accept' } : {};
-    if (request.kind === 'original' && !request.hasFilters && format === original.format) {
+    const spec = this.specOf(request, format, original);
+    // Quality does not apply to PNG: a PNG original with only ?quality is the original itself.
+    const filtered = spec.blur > 0 || (request.hasFilters && spec.quality !== 'auto');
+    if (request.kind === 'original' && !filtered && format === original.format) {
       return this.serveOriginal(original, context, headers);
     }
-    const spec = this.specOf(request, format);
     if (context.method === 'HEAD') return { type: 'head', contentType: contentTypeOf(format), headers: { ...headers, ...immutableHeaders(this.now()) } };
 
     const fresh = !!this.deps.config.freshness && context.freshnessToken === this.deps.config.freshness;
     if (!fresh) {
-      const hit = await this.lookup(original, spec, request.proxy, headers);
+      const hit = await this.lookup(original, spec, request.proxy, headers, context);
       if (hit) return hit;
     }
-    return this.renderMiss(original, spec, headers, fresh);
-  }
-
-  // Too large: send the client to the equivalent in-bounds URL, keeping the aspect ratio.
-  private boundsRedirect(request: VariantRequest, context: RequestContext): ImageReply | undefined {
-    if (request.kind !== 'variant') return undefined;
-    const { maxWidth, maxHeight } = this.deps.config.constraints;
-    const width = request.width * request.scale;
-    const height = request.height * request.scale;
-    if (width <= maxWidth && height <= maxHeight) return undefined;
-    const factor = Math.min(maxWidth / width, maxHeight / height);
-    const w = Math.max(1, Math.floor(request.width * factor));
-    const h = Math.max(1, Math.floor(request.height * factor));
-    const scale = request.scale > 1 ? `_${request.scale}x` : '';
-    const query = context.query ? `?${context.query}` : '';
-    return {
-      type: 'redirect',
-      location: `/${request.id}_${w}_${h}${scale}.${FORMAT_EXTENSION[request.format]}${query}`,
-      headers: { 'X-Redirect-Info': `The requested size ${width}x${height} exceeds the maximum of ${maxWidth}x${maxHeight}` },
-    };
+    return this.renderMiss(original, spec, headers, fresh, context);
   }
 
   // WebP for clients that accept it, when the config allows; the answer then varies by Accept.
-  private negotiate(request: VariantRequest, accept: string): { format: string; vary: boolean } {
+  private negotiate(request: VariantRequest, accept: string): { format: UrlFormat; vary: boolean } {
     const { allowDynamicSwitch, allowOptIn } = this.deps.config.webp;
     const switching = allowDynamicSwitch || (allowOptIn && request.allowWebp);
     if (!switching || (request.format !== 'jpeg' && request.format !== 'png')) return { format: request.format, vary: false };
-    return { format: accept.includes('image/webp') ? 'webp' : request.format, vary: true };
+    return { format: acceptsExplicitly(accept, 'image/webp') ? 'webp' : request.format, vary: true };
   }
 
-  private specOf(request: VariantRequest, format: string): VariantSpec {
+  private specOf(request: VariantRequest, format: UrlFormat, original: OriginalRecord): VariantSpec {
     return {
       id: request.id,
+      generation: original.generation,
       width: request.width * request.scale,
       height: request.height * request.scale,
       fit: request.fit,
-      quality: request.quality,
+      quality: format === 'png' ? 'auto' : request.quality,
       blur: request.blur ? this.deps.config.blurSigma : 0,
       format,
     };
@@ -114,9 +113,9 @@ export class Variants {
   }
 
   // A cached variant: a redirect to S3/the CDN, the bytes (proxy), or the local file.
-  private async lookup(original: OriginalRecord, spec: VariantSpec, proxy: boolean, headers: Headers): Promise<ImageReply | undefined> {
+  private async lookup(original: OriginalRecord, spec: VariantSpec, proxy: boolean, headers: Headers, context: RequestContext): Promise<ImageReply | undefined> {
     const { cache, store, config } = this.deps;
-    const key = storageKey(cache, 'cache', variantKey(spec));
+    const key = cacheKey(cache, spec);
     if (!this.located.has(key)) {
       const row = await store.getVariant(key).catch((error: unknown) => {
         // The database is down: render anyway; the original's record came from the LRU.
@@ -140,7 +139,7 @@ export class Variants {
       // Purged by another process (iaas purge): forget the location and render again.
       const stale = () => {
         this.located.delete(key);
-        return this.renderMiss(original, spec, headers, false);
+        return this.renderMiss(original, spec, headers, false, context);
       };
       return { type: 'file', path, size: -1, contentType, headers: hitHeaders, stale };
     }
@@ -155,60 +154,107 @@ export class Variants {
 
   /** Options for the pool, from the spec and the configured limits. */
   private renderOptions(spec: VariantSpec): RenderOptions {
-    const { constraints, pool } = this.deps.config;
+    const { constraints, pool, avif } = this.deps.config;
     return {
       ...(spec.width ? { width: spec.width, height: spec.height } : {}),
-      fit: spec.fit as RenderOptions['fit'],
-      format: spec.format as RenderOptions['format'],
+      fit: spec.fit,
+      format: spec.format,
       quality: spec.quality,
       ...(spec.blur ? { blur: { sigma: spec.blur } } : {}),
       maxInputPixels: constraints.maxInputPixels,
+      maxPages: constraints.maxPages,
+      avifEffort: avif.effort,
       timeoutMs: pool.timeoutMs,
     };
   }
 
-  private async renderMiss(original: OriginalRecord, spec: VariantSpec, headers: Headers, fresh: boolean): Promise<ImageReply> {
-    const key = storageKey(this.deps.cache, 'cache', variantKey(spec));
-    const work = async (): Promise<RenderResult> => {
-      // Shed load before any I/O: a refused render must cost next to nothing.
-      if (!this.deps.pool.hasRoom()) throw new ImageError('OVERLOADED', 'The render queue is full');
-      const bytes = await this.originals.bytes(original);
-      const started = performance.now();
-      const result = await this.deps.pool.render(bytes, this.renderOptions(spec));
-      this.events.render(spec.format, spec.fit, (performance.now() - started) / 1000);
-      return result;
+  /** The render of a miss, once per machine: here, or by another process that then stores it. */
+  private renderOnce(original: OriginalRecord, spec: VariantSpec, key: string, fresh: boolean, context: RequestContext): Promise<MissOutcome> {
+    const pixels = spec.width ? outputPixels(original.width, original.height, spec.width, spec.height, spec.fit) : original.width * original.height;
+    const job = {
+      priority: 'foreground' as const,
+      client: context.client,
+      cost: costClass('render', spec.format, pixels),
+      // A fresh render is never shared with, or stored for, anyone else.
+      ...(fresh ? {} : { key, joinable: true }),
+      ...(context.signal ? { signal: context.signal } : {}),
     };
-    // A fresh render is never shared with, or stored for, anyone else.
-    const { promise, leader } = fresh ? { promise: work(), leader: false } : this.flights.run(key, work);
-    const result = await promise;
-    this.events.cache('miss');
+    const work = async (): Promise<MissOutcome> => {
+      const started = performance.now();
+      const outcome = await this.deps.renders.render(() => this.originals.bytes(original), this.renderOptions(spec), job, asStoredFailure);
+      if (outcome.kind === 'joined') {
+        if (outcome.end.kind === 'failed') throw new ImageError(outcome.end.code, `The render failed (${outcome.end.code})`);
+        // Stored by the process that rendered it: a hit now. Not stored: render here after all.
+        if (outcome.end.kind === 'stored') return { kind: 'cached' };
+        const again = await this.deps.renders.render(() => this.originals.bytes(original), this.renderOptions(spec), { ...job, joinable: false }, asStoredFailure);
+        if (again.kind !== 'rendered') throw new ImageError('INTERNAL', 'An unjoinable render was joined');
+        return this.rendered(original, spec, key, again.result, fresh, again.settle, started);
+      }
+      return this.rendered(original, spec, key, outcome.result, fresh, outcome.settle, started);
+    };
+    return fresh ? work() : this.flights.run(key, work).promise;
+  }
+
+  private rendered(original: OriginalRecord, spec: VariantSpec, key: string, result: RenderResult, fresh: boolean, settle: (stored: boolean) => void, started: number): MissOutcome {
+    this.events.render(spec.format, spec.fit, (performance.now() - started) / 1000);
     const data = new Uint8Array(result.data);
+    if (fresh) {
+      settle(false);
+      return { kind: 'rendered', result, data };
+    }
+    let storing: Promise<void> | undefined;
+    // Stored once, after the first response that carries it; those who joined from other processes then find it.
+    const store = {
+      run: () => (storing ??= this.store(key, original, result, data).then(settle)),
+      // Nobody was answered (the clients went away): those who joined render for themselves.
+      abandon: () => storing === undefined && settle(false),
+    };
+    return { kind: 'rendered', result, data, store };
+  }
+
+  private async renderMiss(original: OriginalRecord, spec: VariantSpec, headers: Headers, fresh: boolean, context: RequestContext): Promise<ImageReply> {
+    const key = cacheKey(this.deps.cache, spec);
+    const outcome = await this.renderOnce(original, spec, key, fresh, context);
+    if (outcome.kind === 'cached') {
+      this.located.set(key, true);
+      const hit = await this.lookup(original, spec, false, headers, context);
+      if (hit) return hit;
+      return this.renderMiss(original, spec, headers, true, context);
+    }
+    this.events.cache('miss');
     return {
       type: 'bytes',
-      data,
-      contentType: contentTypeOf(result.format),
+      data: outcome.data,
+      contentType: contentTypeOf(outcome.result.format),
       headers: { ...headers, ...immutableHeaders(this.now()), 'X-Cache': fresh ? 'FRESH' : 'MISS' },
-      ...(leader ? { after: () => this.store(key, original, result, data) } : {}),
+      ...(outcome.store ? { after: outcome.store.run, abandon: outcome.store.abandon } : {}),
     };
   }
 
-  /** After the response: the object first, then the index row, so a crash leaves at most an orphan object. */
-  private async store(key: string, original: OriginalRecord, result: RenderResult, data: Uint8Array): Promise<void> {
+  /**
+   * After the response: the object first, then the index row (only while the
+   * original still has this generation), so a crash leaves at most an orphan
+   * object and a render that outlived a DELETE leaves nothing. Resolves true when stored.
+   */
+  private async store(key: string, original: OriginalRecord, result: RenderResult, data: Uint8Array): Promise<boolean> {
     const { cache, store, log } = this.deps;
     try {
       await cache.put(key, data, contentTypeOf(result.format));
-      await store.insertVariant({
-        key,
-        originalId: original.id,
-        format: result.format,
-        width: result.width,
-        height: result.height,
-        bytes: data.byteLength,
-        renderedAt: this.now(),
-      });
+      const recorded = await store.insertVariant(
+        { key, originalId: original.id, format: result.format, width: result.width, height: result.height, bytes: data.byteLength, renderedAt: this.now() },
+        original.generation,
+      );
+      if (!recorded) {
+        // The original was deleted (or replaced) while this rendered: nothing of it may stay.
+        await cache.delete([key]);
+        log.info({ key }, 'render finished after its original was deleted; discarded');
+        return false;
+      }
       this.located.set(key, true);
+      return true;
     } catch (error) {
       log.warn({ err: error, key }, 'caching a rendered variant failed; it will be rendered again next time');
+      return false;
     }
   }
 

@@ -16,8 +16,12 @@ export const MAX_URL_SIDE = 100_000;
 /** The largest retina factor `_{n}x`. */
 export const MAX_SCALE = 4;
 
+/** The formats a URL can ask for (and the renderer writes). */
+export const URL_FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const;
+export type UrlFormat = (typeof URL_FORMATS)[number];
+
 /** File extensions and the format each names. */
-export const EXTENSIONS: Readonly<Record<string, 'jpeg' | 'png' | 'webp' | 'avif'>> = {
+export const EXTENSIONS: Readonly<Record<string, UrlFormat>> = {
   jpg: 'jpeg',
   jpeg: 'jpeg',
   jfif: 'jpeg',
@@ -27,8 +31,12 @@ export const EXTENSIONS: Readonly<Record<string, 'jpeg' | 'png' | 'webp' | 'avif
   avif: 'avif',
 };
 
+/** Formats accepted as input, recognised by their bytes (the stored format of an original). */
+export const INPUT_FORMATS = ['jpeg', 'png', 'gif', 'webp', 'avif', 'tiff'] as const;
+export type InputFormat = (typeof INPUT_FORMATS)[number];
+
 /** The canonical extension written for each format. */
-export const FORMAT_EXTENSION = { jpeg: 'jpg', png: 'png', webp: 'webp', avif: 'avif' } as const;
+export const FORMAT_EXTENSION: Readonly<Record<UrlFormat, string>> = { jpeg: 'jpg', png: 'png', webp: 'webp', avif: 'avif' };
 
 export const URL_FITS = ['clip', 'crop', 'canvas', 'cover'] as const;
 export type UrlFit = (typeof URL_FITS)[number];

@@ -4,9 +4,9 @@
  * leave its folder or a size beyond MAX_URL_SIDE.
  */
 import { ImageError, badOption } from '../errors.js';
-import { EXTENSIONS, ID_PATTERN, MAX_ID_LENGTH, MAX_SCALE, MAX_URL_SIDE, QUERY_KEYS, URL_FITS, type UrlFit } from './grammar.js';
+import { EXTENSIONS, ID_PATTERN, MAX_ID_LENGTH, MAX_SCALE, MAX_URL_SIDE, QUERY_KEYS, URL_FITS, type UrlFit, type UrlFormat } from './grammar.js';
 
-export type UrlFormat = 'jpeg' | 'png' | 'webp' | 'avif';
+export type { UrlFormat } from './grammar.js';
 
 /** A parsed image request. Frozen. */
 export interface VariantRequest {
@@ -143,6 +143,26 @@ export function parseImageRequest(path: string, query = ''): VariantRequest {
     allowWebp: parseBoolean(values, 'allow_webp'),
     hasFilters: blur || values.has('quality'),
   });
+}
+
+/**
+ * Checks an id a new upload or token may take: one whose original URL
+ * `/{id}.{ext}` parses back to that same id. `photo_10_20` would be read as
+ * `photo` at 10x20, so such an id could be uploaded but never fetched.
+ */
+export function checkNewId(id: unknown): string {
+  if (typeof id !== 'string') throw new ImageError('BAD_REQUEST', `Expected an id of 1-${MAX_ID_LENGTH} letters, digits, - or _ but received ${typeof id}`);
+  checkId(id);
+  let parsed: VariantRequest | undefined;
+  try {
+    parsed = parseImageRequest(`/${id}.jpg`);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed?.kind !== 'original' || parsed.id !== id) {
+    throw new ImageError('BAD_REQUEST', `Expected an id that does not end in a size like _100_100 but received ${JSON.stringify(id.slice(0, 40))}`);
+  }
+  return id;
 }
 
 /** Parses the id of `/{id}` or `/{id}.{ext}` (uploads and DELETE). */

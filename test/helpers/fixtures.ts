@@ -232,3 +232,67 @@ export function hasJpegMarker(bytes: Uint8Array, marker: number): boolean {
   }
   return false;
 }
+
+/**
+ * A little-endian TIFF of `pages` greyscale pages of 1x1, written by hand
+ * (every IFD points at the same byte): a few hundred KB that declare as many
+ * pages as an attacker likes.
+ */
+export function manyPageTiff(pages: number): Uint8Array {
+  const ENTRIES = 8;
+  const ifdSize = 2 + 12 * ENTRIES + 4;
+  const pixelAt = 8;
+  const buffer = Buffer.alloc(8 + 2 + pages * ifdSize);
+  buffer.write('II', 0, 'latin1');
+  buffer.writeUInt16LE(42, 2);
+  buffer.writeUInt32LE(10, 4);
+  buffer[pixelAt] = 128;
+  for (let page = 0; page < pages; page++) {
+    const at = 10 + page * ifdSize;
+    const entries: [number, number, number][] = [
+      [256, 4, 1], // ImageWidth
+      [257, 4, 1], // ImageLength
+      [258, 3, 8], // BitsPerSample
+      [259, 3, 1], // Compression: none
+      [262, 3, 1], // Photometric: black is zero
+      [273, 4, pixelAt], // StripOffsets
+      [278, 4, 1], // RowsPerStrip
+      [279, 4, 1], // StripByteCounts
+    ];
+    buffer.writeUInt16LE(ENTRIES, at);
+    entries.forEach(([tag, type, value], i) => {
+      const entry = at + 2 + i * 12;
+      buffer.writeUInt16LE(tag, entry);
+      buffer.writeUInt16LE(type, entry + 2);
+      buffer.writeUInt32LE(1, entry + 4);
+      if (type === 3) buffer.writeUInt16LE(value, entry + 8);
+      else buffer.writeUInt32LE(value, entry + 8);
+    });
+    buffer.writeUInt32LE(page === pages - 1 ? 0 : at + ifdSize, at + 2 + 12 * ENTRIES);
+  }
+  return buffer;
+}
+
+/** A JPEG carrying EXIF (a GPS-like private text in the EXIF segment) and a COM comment, built around a real JPEG. */
+export function jpegWithPrivateMetadata(): { bytes: Uint8Array; secret: string } {
+  const secret = 'GPS 52.3702N 4.8952E serial 0xC0FFEE';
+  const plain = Buffer.from(photoJpeg(64, 48, 90, 31));
+  const segment = (marker: number, payload: Buffer) => {
+    const head = Buffer.from([0xff, marker, 0, 0]);
+    head.writeUInt16BE(payload.length + 2, 2);
+    return Buffer.concat([head, payload]);
+  };
+  const exif = segment(0xe1, Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), Buffer.from(secret, 'latin1')]));
+  const comment = segment(0xfe, Buffer.from(secret, 'latin1'));
+  // After SOI: the private segments first, then the JPEG's own.
+  return { bytes: Buffer.concat([plain.subarray(0, 2), exif, comment, plain.subarray(2)]), secret };
+}
+
+/** A PNG with a tEXt chunk holding a private text, built around a real PNG. */
+export function pngWithPrivateText(): { bytes: Uint8Array; secret: string } {
+  const secret = 'Author Jane Doe, home address';
+  const plain = Buffer.from(solid(16, 16, [10, 200, 30], 'png'));
+  const ihdrEnd = 8 + 12 + 13;
+  const text = pngChunk('tEXt', Buffer.from(`Comment\0${secret}`, 'latin1'));
+  return { bytes: Buffer.concat([plain.subarray(0, ihdrEnd), text, plain.subarray(ihdrEnd)]), secret };
+}

@@ -420,8 +420,23 @@ export async function errorOf(response: Response): Promise<{ error: unknown; cod
 export interface RawAnswer {
   status: number;
   headers: Record<string, string>;
-  /** Every byte after the header block, until the connection closed or went quiet. */
+  /** The body after the header block (chunked bodies decoded), until the connection closed or went quiet. */
   body: Buffer;
+}
+
+/** The data of a chunked body, as far as whole chunks arrived. */
+function dechunk(raw: Buffer): Buffer {
+  const pieces: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const lineEnd = raw.indexOf('\r\n', at);
+    if (lineEnd === -1) break;
+    const size = parseInt(raw.subarray(at, lineEnd).toString('latin1'), 16);
+    if (!Number.isFinite(size) || size === 0 || lineEnd + 2 + size > raw.byteLength) break;
+    pieces.push(raw.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+  return Buffer.concat(pieces);
 }
 
 export interface RawRequest {
@@ -465,7 +480,8 @@ export function rawRequest(url: string, request: RawRequest): Promise<RawAnswer>
         const colon = line.indexOf(':');
         if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
       }
-      resolve({ status, headers, body: all.subarray(end + 4) });
+      const body = all.subarray(end + 4);
+      resolve({ status, headers, body: headers['transfer-encoding'] === 'chunked' ? dechunk(body) : body });
     };
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);

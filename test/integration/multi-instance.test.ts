@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { probe } from '../../src/index.js';
-import { storageKey, variantKey } from '../../src/images/keys.js';
+import { originalKeyOf, variantKeyOf } from '../helpers/stored.js';
 import { photoJpeg } from '../helpers/fixtures.js';
 import { startS3rver } from '../helpers/s3.js';
 import { eventually, freshDatabase, get, requestToken, startTestServer, unique, uploadImage, type TestServer } from '../helpers/service.js';
@@ -49,7 +49,7 @@ if (url === undefined || url === '') {
     const bytes = photoJpeg(400, 300, 90, 21);
     const upload = await uploadImage(a.url, id, bytes);
     t.equal(upload.status, 200, 'uploaded through A');
-    t.ok(await b.server.originals.exists(storageKey(b.server.originals, 'originals', id)), 'B sees the original in S3 right after the 200');
+    t.ok(await b.server.originals.exists((await originalKeyOf(b.server, id)) ?? ''), 'B sees the original in S3 right after the 200');
 
     const original = await get(`${b.url}/${id}.jpg`);
     t.equal(original.status, 200, 'B serves the original');
@@ -62,7 +62,7 @@ if (url === undefined || url === '') {
     const header = probe(rendered);
     t.same([header.width, header.height], [120, 90]);
 
-    const key = storageKey(b.server.cache, 'cache', variantKey({ id, width: 120, height: 120, fit: 'clip', quality: 'auto', blur: 0, format: 'jpeg' }));
+    const key = await variantKeyOf(b.server, { id, width: 120, height: 120, fit: 'clip', quality: 'auto', blur: 0, format: 'jpeg' });
     t.ok(
       await eventually(async () => (await a.server.store.getVariant(key)) !== null && (await a.server.cache.exists(key))),
       'the variant stored by B is in the shared index and bucket',

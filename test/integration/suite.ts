@@ -6,7 +6,8 @@
  */
 import type { Test } from 'tap';
 import { encodeRaw, probe } from '../../src/index.js';
-import { storageKey, variantKey, type VariantSpec } from '../../src/images/keys.js';
+import type { UrlFormat } from '../../src/options/grammar.js';
+import { originalKeyOf, originalObjects, variantKeyOf, type SpecOf } from '../helpers/stored.js';
 import { alphaPng, hostile, orientedJpeg, photoJpeg, photoPixels, pngDeclaring, random, truncated } from '../helpers/fixtures.js';
 import { decode } from '../helpers/pixels.js';
 import {
@@ -96,9 +97,8 @@ function same(a: Uint8Array | null, b: Uint8Array): boolean {
 }
 
 /** The storage key of a variant in the server's cache, as the service names it. */
-function cacheKey(ts: TestServer, spec: Partial<VariantSpec> & { id: string }): string {
-  const full: VariantSpec = { width: 0, height: 0, fit: 'clip', quality: 'auto', blur: 0, format: 'jpeg', ...spec };
-  return storageKey(ts.server.cache, 'cache', variantKey(full));
+function cacheKey(ts: TestServer, spec: Partial<SpecOf> & { id: string }): Promise<string> {
+  return variantKeyOf(ts.server, { width: 0, height: 0, fit: 'clip', quality: 'auto', blur: 0, format: 'jpeg', ...spec });
 }
 
 /** True once the variant is both in the cache storage and in the store's index. */
@@ -247,7 +247,7 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
   // ---- variants ----
 
   t.test('fits a variant into w x h with the default clip, and stores it after the response', async (t) => {
-    const key = cacheKey(main, { id: 'photo', width: 720, height: 720 });
+    const key = await cacheKey(main, { id: 'photo', width: 720, height: 720 });
     t.equal(await main.server.store.getVariant(key), null, 'not cached before');
     const before = Date.now();
     const response = await get(`${main.url}/photo_720_720.jpg`);
@@ -269,7 +269,7 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
   });
 
   t.test('answers a cache hit on the second request', async (t) => {
-    const key = cacheKey(main, { id: 'photo', width: 400, height: 400 });
+    const key = await cacheKey(main, { id: 'photo', width: 400, height: 400 });
     const miss = await get(`${main.url}/photo_400_400.jpg`);
     t.equal(miss.status, 200);
     t.equal(miss.headers.get('x-cache'), 'MISS');
@@ -302,7 +302,7 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
   });
 
   t.test('serves every extension in its format', async (t) => {
-    const formats: Record<string, [string, string]> = {
+    const formats: Record<string, [UrlFormat, string]> = {
       jpg: ['jpeg', 'image/jpeg'],
       jpeg: ['jpeg', 'image/jpeg'],
       jfif: ['jpeg', 'image/jpeg'],
@@ -318,7 +318,7 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
       const header = probe(await bytesOf(response));
       t.same([header.format, header.width, header.height], [format, 64, 48], `.${ext} decodes as ${format} 64x48`);
       // The aliases of one format share a cache key: let the first store land before the next asks.
-      t.ok(await stored(main, cacheKey(main, { id: 'small', width: 64, height: 64, format })), `.${ext} is cached as ${format}`);
+      t.ok(await stored(main, await cacheKey(main, { id: 'small', width: 64, height: 64, format })), `.${ext} is cached as ${format}`);
     }
   });
 
@@ -330,7 +330,7 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
     const header = probe(blurred);
     t.same([header.width, header.height], [320, 240], 'same size');
     t.ok(sharpness(blurred) < sharpness(plain) * 0.7, `blurred (${sharpness(blurred).toFixed(2)}) is softer than plain (${sharpness(plain).toFixed(2)})`);
-    const key = cacheKey(main, { id: 'small', width: 320, height: 240, format: 'png', blur: main.config.blurSigma });
+    const key = await cacheKey(main, { id: 'small', width: 320, height: 240, format: 'png', blur: main.config.blurSigma });
     t.ok(await stored(main, key), 'the blurred variant is cached under its own key');
   });
 
@@ -401,7 +401,7 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
   // ---- HEAD ----
 
   t.test('answers HEAD with 200, headers and no body, and renders nothing', async (t) => {
-    const key = cacheKey(main, { id: 'photo', width: 310, height: 310 });
+    const key = await cacheKey(main, { id: 'photo', width: 310, height: 310 });
     const completed = main.server.pool.stats().completed;
     const head = await rawRequest(main.url, { method: 'HEAD', path: '/photo_310_310.jpg' });
     t.equal(head.status, 200);
@@ -512,7 +512,7 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
   // ---- freshness ----
 
   t.test('renders fresh and stores nothing when freshness-token matches', async (t) => {
-    const key = cacheKey(main, { id: 'photo', width: 500, height: 500 });
+    const key = await cacheKey(main, { id: 'photo', width: 500, height: 500 });
     const fresh = await get(`${main.url}/photo_500_500.jpg`, { 'freshness-token': FRESHNESS });
     t.equal(fresh.status, 200);
     t.equal(fresh.headers.get('x-cache'), 'FRESH');
@@ -599,7 +599,7 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
     t.equal(answer.response.headers.get('content-type'), 'application/json');
     t.equal(answer.response.headers.get('x-content-type-options'), 'nosniff');
     t.same(answer.body, { status: 'OK', id, original_width: 320, original_height: 240 });
-    const key = storageKey(main.server.originals, 'originals', id);
+    const key = (await originalKeyOf(main.server, id)) ?? '';
     t.ok(await main.server.originals.exists(key), 'the original is in the originals storage right after the 200');
     t.ok(same(await main.server.originals.get(key), small), 'byte for byte');
     const record = await main.server.store.getOriginal(id);
@@ -646,7 +646,7 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
     const second = await uploadImage(main.url, id, photoJpeg(64, 64), { token: first.token });
     t.equal(second.status, 403);
     t.equal(second.body.code, 'BAD_TOKEN');
-    t.ok(same(await main.server.originals.get(storageKey(main.server.originals, 'originals', id)), small), 'the original is unchanged');
+    t.ok(same(await main.server.originals.get((await originalKeyOf(main.server, id)) ?? ''), small), 'the original is unchanged');
   });
 
   t.test('answers 403 to an upload with a missing, malformed or unknown token', async (t) => {
@@ -715,7 +715,7 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
     t.equal(cut.status, 415, 'a truncated JPEG');
     t.equal(cut.body.code, 'CORRUPT_IMAGE');
     t.equal(await main.server.store.getOriginal(id), null, 'nothing recorded');
-    t.notOk(await main.server.originals.exists(storageKey(main.server.originals, 'originals', id)), 'nothing stored');
+    t.same(await originalObjects(main.server, id), [], 'nothing stored');
     const good = await uploadImage(main.url, id, small, { token });
     t.equal(good.status, 200, 'a failed upload leaves the token usable');
   });
@@ -761,8 +761,8 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
     const jpegBytes = await bytesOf(jpeg);
     t.equal(probe(jpegBytes).format, 'jpeg');
 
-    const webpKey = cacheKey(ts, { id, width: 100, height: 100, format: 'webp' });
-    const jpegKey = cacheKey(ts, { id, width: 100, height: 100, format: 'jpeg' });
+    const webpKey = await cacheKey(ts, { id, width: 100, height: 100, format: 'webp' });
+    const jpegKey = await cacheKey(ts, { id, width: 100, height: 100, format: 'jpeg' });
     t.not(webpKey, jpegKey);
     t.ok(await stored(ts, webpKey), 'the WebP rendering is cached');
     t.ok(await stored(ts, jpegKey), 'the JPEG rendering is cached separately');

@@ -4,6 +4,7 @@
  * `iaas purge --before` and `iaas purge --id`, run as a child process on the
  * same data folder as a running server.
  */
+import { originalKeyOf } from '../helpers/stored.js';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -172,7 +173,8 @@ t.test('DELETE on S3 removes the original and every cached object from the bucke
   const prefix = `${s3.endpoint}/${s3.bucket}/`;
   const keys = locations.map((location) => (location.startsWith(prefix) ? decodeURIComponent(location.slice(prefix.length)) : location));
   t.ok(keys.every((key) => key.startsWith(`cache/${id}/`)), 'every variant lives under cache/{id}/ in the bucket');
-  const originalKey = `originals/${id}`;
+  const originalKey = (await originalKeyOf(server.server, id)) ?? '';
+  t.ok(originalKey.startsWith(`originals/${id}.`), `the original lives at originals/{id}.{generation} (${originalKey})`);
   for (const key of keys) t.ok(await server.server.cache.exists(key), `${key} exists before the delete`);
   t.ok(await server.server.originals.exists(originalKey), 'the original exists before the delete');
   for (const location of locations) t.equal((await fetch(location)).status, 200, 'the bucket serves the variant before the delete');

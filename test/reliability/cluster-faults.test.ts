@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import { photoJpeg } from '../helpers/fixtures.js';
-import { getBytes, halfWritten, healthStatus, sleep, startCluster, tally, token, upload } from './helpers.js';
+import { getBytes, halfWritten, healthStatus, sleep, sqliteRows, startCluster, tally, token, upload } from './helpers.js';
 import { assertNothingLost, killWorker, mixedLoad, prepareSource, type Kill } from './kill.js';
 
 /**
@@ -93,7 +93,8 @@ t.test('SIGTERM under load: /_health turns 503 or the port closes first, every s
   t.equal(uploaded.status, 200, 'the upload started before SIGTERM completed with 200');
   t.equal(code, 0, 'the primary exits with code 0');
   t.equal(await probe(cluster.url), 'refused', 'the port is closed afterwards');
-  const kept = await readFile(path.join(cluster.dataDir, 'originals', uploadId)).catch(() => Buffer.alloc(0));
+  const stored = sqliteRows<{ storage_key: string }>(path.join(cluster.dataDir, 'iaas.sqlite'), 'SELECT storage_key FROM originals WHERE id = ?', uploadId)[0];
+  const kept = await readFile(path.join(cluster.dataDir, 'originals', stored?.storage_key ?? uploadId)).catch(() => Buffer.alloc(0));
   t.ok(kept.equals(Buffer.from(uploadBytes)), 'the acknowledged upload is on disk byte for byte');
   t.same(halfWritten(path.join(cluster.dataDir, 'originals')), [], 'no half-written original');
 });

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import t, { type Test } from 'tap';
-import { storageKey } from '../../src/images/keys.js';
+import { originalKeyOf } from '../helpers/stored.js';
 import { photoJpeg } from '../helpers/fixtures.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import {
@@ -187,7 +187,7 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
     const answers = await Promise.all(images.map((bytes) => upload(rel.url, id, tokenValue, bytes)));
     t.same(tally(answers.map((answer) => answer.status)), { 200: 1, 403: 49 }, 'one 200, 49 x 403');
     const winner = answers.findIndex((answer) => answer.status === 200);
-    const object = await rel.server.originals.get(storageKey(rel.server.originals, 'originals', id));
+    const object = await rel.server.originals.get((await originalKeyOf(rel.server, id)) ?? '');
     t.ok(object !== null && Buffer.from(object).equals(Buffer.from(images[winner] ?? [])), "the stored original is the winner's");
     if (winner >= 0) stored.set(id, images[winner] ?? new Uint8Array(0));
   });
@@ -207,9 +207,9 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
         const row = byId.get(id);
         t.ok(row?.used === true && row.uploaded_at !== null, `${id}: its one token is used and completed`);
       }
-      const orphans = await client.query<{ id: string }>('SELECT id FROM originals');
-      for (const { id } of orphans.rows) {
-        t.ok(await rel.server.originals.exists(storageKey(rel.server.originals, 'originals', id)), `originals row ${id} has its object`);
+      const orphans = await client.query<{ id: string; storage_key: string }>('SELECT id, storage_key FROM originals');
+      for (const { id, storage_key: key } of orphans.rows) {
+        t.ok(await rel.server.originals.exists(key), `originals row ${id} has its object`);
       }
     } finally {
       await client.end();

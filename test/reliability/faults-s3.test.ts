@@ -5,7 +5,7 @@
  * S3 acknowledged the write.
  */
 import t, { type Test } from 'tap';
-import { storageKey, variantKey } from '../../src/images/keys.js';
+import { originalKeyOf, originalObjects, variantKeyOf } from '../helpers/stored.js';
 import { createS3Storage } from '../../src/storage/s3.js';
 import type { ObjectStorage } from '../../src/storage/types.js';
 import { photoJpeg } from '../helpers/fixtures.js';
@@ -54,8 +54,8 @@ t.before(async () => {
   originalsRel = await serve(t, { ...s3Settings, 'aws.store_originals': true }, { captureLogs: true });
 });
 
-function cacheKey(rel: Rel, id: string, width: number, height: number): string {
-  return storageKey(rel.server.cache, 'cache', variantKey({ id, width, height, fit: 'clip', quality: 'auto', blur: 0, format: 'jpeg' }));
+function cacheKey(rel: Rel, id: string, width: number, height: number): Promise<string> {
+  return variantKeyOf(rel.server, { id, width, height, fit: 'clip', quality: 'auto', blur: 0, format: 'jpeg' });
 }
 
 /** A warning that caching `key` failed was logged. */
@@ -75,7 +75,7 @@ async function uploadLocal(t: Test, seed: number): Promise<string> {
 async function missDuringFault(t: Test, label: string, fault: () => void, heal: () => void, seed: number): Promise<void> {
   const mark = crashMark();
   const id = await uploadLocal(t, seed);
-  const key = cacheKey(cacheRel, id, 100, 100);
+  const key = await cacheKey(cacheRel, id, 100, 100);
   fault();
   const miss = await getBytes(`${cacheRel.url}/${id}_100_100.jpg`);
   t.equal(miss.status, 200, `${label}: the miss is rendered and served with 200`);
@@ -135,7 +135,7 @@ t.test('with S3 answering 503 to everything, a miss is still served 200, caching
 t.test('with S3 slow (every packet delayed 1.5 s), a miss is served without waiting, and cached once S3 answers', async (t) => {
   const mark = crashMark();
   const id = await uploadLocal(t, 63);
-  const key = cacheKey(cacheRel, id, 100, 100);
+  const key = await cacheKey(cacheRel, id, 100, 100);
   proxy.set('delay', { delayMs: 1_500 });
   proxy.resetAll();
   const miss = await getBytes(`${cacheRel.url}/${id}_100_100.jpg`);
@@ -173,12 +173,12 @@ t.test('with originals on S3, an upload while S3 is unreachable or failing answe
     t.equal(answer.body.code, 'UNAVAILABLE');
     t.ok(answer.ms < 30_000, `${label}: in ${answer.ms.toFixed(0)} ms`);
     t.equal(await originalsRel.server.store.getOriginal(id), null, `${label}: no originals row`);
-    t.notOk(await direct.exists(storageKey(originalsRel.server.originals, 'originals', id)), `${label}: no object in the bucket`);
+    t.same(await originalObjects(originalsRel.server, id), [], `${label}: no object in the bucket`);
     proxy.set('pass');
     front.mode = 'pass';
     const retry = await upload(originalsRel.url, id, tokenValue, bytes);
     t.equal(retry.status, 200, `${label}: the same token uploads once S3 is back`);
-    t.ok(await direct.exists(storageKey(originalsRel.server.originals, 'originals', id)), `${label}: the object is in the bucket as soon as the 200 is`);
+    t.ok(await direct.exists((await originalKeyOf(originalsRel.server, id)) ?? ''), `${label}: the object is in the bucket as soon as the 200 is`);
     stored.set(id, { rel: originalsRel, bytes });
   }
   await assertAlive(t, originalsRel.url, mark);
@@ -191,8 +191,8 @@ t.test('with originals on S3 and S3 slow, an upload answers 200 only once S3 ack
   const tokenValue = await token(originalsRel.url, id);
   proxy.set('delay', { delayMs: 700 });
   proxy.resetAll();
-  const key = storageKey(originalsRel.server.originals, 'originals', id);
   const answer = await upload(originalsRel.url, id, tokenValue, bytes);
+  const key = (await originalKeyOf(originalsRel.server, id)) ?? '';
   t.equal(answer.status, 200, `the upload answers 200 (after ${answer.ms.toFixed(0)} ms)`);
   t.ok(answer.ms >= 1_400, 'no sooner than a PUT and its acknowledgement through the delay (2 x 700 ms)');
   t.ok(await direct.exists(key), 'the object is in the bucket when the 200 arrives');

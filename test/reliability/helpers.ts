@@ -482,6 +482,12 @@ export interface WireResponse {
   /** Lower-case names. */
   headers: Record<string, string>;
   body: Buffer;
+  /**
+   * False for a chunked answer cut off before its last chunk: a refusal of an
+   * upload goes out at once and ends only once the rest of the body is read
+   * (or the connection is closed, past the bound).
+   */
+  complete: boolean;
 }
 
 export interface WireResult {
@@ -493,7 +499,7 @@ export interface WireResult {
   raw: Buffer;
 }
 
-/** Parses every complete response in `data` (Content-Length or chunked bodies). */
+/** Parses every complete response in `data` (Content-Length or chunked bodies), and a last chunked one cut off after whole chunks. */
 export function parseResponses(data: Buffer): WireResponse[] {
   const responses: WireResponse[] = [];
   let at = 0;
@@ -525,7 +531,10 @@ export function parseResponses(data: Buffer): WireResponse[] {
         pieces.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
         bodyStart = lineEnd + 2 + size + 2;
       }
-      if (!complete) break;
+      if (!complete) {
+        if (pieces.length > 0) responses.push({ status, headers, body: Buffer.concat(pieces), complete: false });
+        break;
+      }
       body = Buffer.concat(pieces);
       at = bodyStart;
     } else {
@@ -534,7 +543,7 @@ export function parseResponses(data: Buffer): WireResponse[] {
       body = data.subarray(bodyStart, bodyStart + length);
       at = bodyStart + length;
     }
-    responses.push({ status, headers, body });
+    responses.push({ status, headers, body, complete: true });
   }
   return responses;
 }

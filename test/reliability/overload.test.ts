@@ -36,13 +36,19 @@ t.test('a full render queue answers 503 with Retry-After in under 50 ms, never q
   t.ok(await eventually(async () => (await getBytes(hit)).headers.get('x-cache') === 'HIT', 2_000), 'a cached variant is ready');
 
   const blockers = [`${rel.url}/${id}_6000_4500.jpg?blur=true`, `${rel.url}/${id}_6001_4500.jpg?blur=true`].map((target) => getBytes(target, { timeoutMs: 30_000 }));
-  t.ok(await eventually(() => rel.server.pool.stats().running === 1 && rel.server.pool.stats().queued === 1, 5_000, 2), 'one render runs and one waits: the queue is full');
+  t.ok(
+    await eventually(async () => {
+      const stats = await rel.server.admitter.stats();
+      return stats.inUse === 1 && stats.queuedForeground === 1;
+    }, 5_000, 2),
+    'one render runs and one waits: the queue is full',
+  );
 
   const shedTimes: number[] = [];
   const hitTimes: number[] = [];
   let maxQueued = 0;
   const watcher = setInterval(() => {
-    maxQueued = Math.max(maxQueued, rel.server.pool.stats().queued);
+    void rel.server.admitter.stats().then((stats) => (maxQueued = Math.max(maxQueued, stats.queuedForeground)));
   }, 1);
   for (let i = 0; i < 20; i++) {
     const answer = await getBytes(`${rel.url}/${id}_${100 + i}_${100 + i}.jpg`);

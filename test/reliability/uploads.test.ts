@@ -5,7 +5,7 @@
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { storageKey, variantKey } from '../../src/images/keys.js';
+import { originalKeyOf, originalObjects, variantKeyOf } from '../helpers/stored.js';
 import { photoJpeg } from '../helpers/fixtures.js';
 import {
   assertAlive,
@@ -42,9 +42,6 @@ t.before(async () => {
   });
 });
 
-function originalKey(id: string): string {
-  return storageKey(rel.server.originals, 'originals', id);
-}
 
 async function raceOneToken(t: Test, target: Rel, round: number): Promise<void> {
   const id = uid(`race${round}`);
@@ -58,7 +55,8 @@ async function raceOneToken(t: Test, target: Rel, round: number): Promise<void> 
     'every refusal is BAD_TOKEN',
   );
   const winner = statuses.indexOf(200);
-  const stored = await target.server.originals.get(originalKey(id));
+  const key = await originalKeyOf(target.server, id);
+  const stored = key === undefined ? null : await target.server.originals.get(key);
   t.ok(stored !== null && winner >= 0 && Buffer.from(stored).equals(Buffer.from(images[winner] ?? [])), "the one stored original is the winner's bytes");
   t.ok((await target.server.store.getOriginal(id)) !== null, 'one originals row');
   t.equal((await upload(target.url, id, tokenValue, good)).status, 403, 'the token is spent afterwards');
@@ -106,7 +104,7 @@ t.test('a client aborting mid-upload leaves no temp file and nothing stored, and
     const beforeAbort = await abandonUpload(id, tokenValue, bytes, Math.floor(body.byteLength * fraction), () => filesIn(rel.config.tempDir).length > 0);
     t.ok(beforeAbort, `${fraction * 100}% of the body sent: the temp file existed, no answer yet, then the client vanished`);
     t.ok(await eventually(() => filesIn(rel.config.tempDir).length === 0, 2_000), 'the temp file is removed');
-    t.ok(await stays(async () => !(await rel.server.originals.exists(originalKey(id))) && (await rel.server.store.getOriginal(id)) === null, 1_000), 'nothing is stored, for a second after');
+    t.ok(await stays(async () => (await originalObjects(rel.server, id)).length === 0 && (await rel.server.store.getOriginal(id)) === null, 1_000), 'nothing is stored, for a second after');
     t.equal((await upload(rel.url, id, tokenValue, good)).status, 200, 'the same token then uploads with 200');
   }
   await assertAlive(t, rel.url, mark);
@@ -123,7 +121,7 @@ t.test('a client aborting while its upload is processed gets nothing written aft
   t.ok(beforeAnswer, 'the client vanished while the pool prepared the original, before any answer');
   t.ok(await eventually(() => rel.server.pool.stats().running === 0, 10_000), 'the preparation finished');
   t.ok(
-    await stays(async () => !(await rel.server.originals.exists(originalKey(id))) && (await rel.server.store.getOriginal(id)) === null, 2_000),
+    await stays(async () => (await originalObjects(rel.server, id)).length === 0 && (await rel.server.store.getOriginal(id)) === null, 2_000),
     'no original object and no row appear, for 2 s after',
   );
   t.same(tree(rel.config.originalsDir).filter((entry) => entry.includes(id) || path.basename(entry).startsWith('.tmp-')), [], 'not even a half-written file');
@@ -139,8 +137,7 @@ t.test('a client aborting mid-render leaves no cache object and no index row, an
   // A slow render: a small photo upscaled to 2000x2000 and blurred (sigma 5).
   const width = 2000;
   const height = 2000;
-  const spec = { id, width, height, fit: 'clip', quality: 'auto' as const, blur: 5, format: 'jpeg' };
-  const key = storageKey(rel.server.cache, 'cache', variantKey(spec));
+  const key = await variantKeyOf(rel.server, { id, width, height, fit: 'clip', quality: 'auto', blur: 5, format: 'jpeg' });
   const { socket, answered } = await openRaw(rel.port);
   socket.write(head('GET', `/${id}_${width}_${height}.jpg?blur=true`, {}));
   t.ok(await eventually(() => rel.server.pool.stats().running > 0, 5_000, 2), 'the render is running');

@@ -3,7 +3,7 @@
  * waits for the S3 client's own timeouts, which is too long for npm test.
  */
 import t from 'tap';
-import { storageKey, variantKey } from '../../../src/images/keys.js';
+import { variantKeyOf } from '../../helpers/stored.js';
 import { createS3Storage } from '../../../src/storage/s3.js';
 import { photoJpeg } from '../../helpers/fixtures.js';
 import { startFaultProxy } from '../../helpers/fault-proxy.js';
@@ -34,7 +34,7 @@ if (!runLong()) {
     const id = uid('blackhole');
     const bytes = photoJpeg(320, 240, 85, 101);
     t.equal((await upload(cacheRel.url, id, await token(cacheRel.url, id), bytes)).status, 200);
-    const key = storageKey(cacheRel.server.cache, 'cache', variantKey({ id, width: 100, height: 100, fit: 'clip', quality: 'auto', blur: 0, format: 'jpeg' }));
+    const key = await variantKeyOf(cacheRel.server, { id, width: 100, height: 100, fit: 'clip', quality: 'auto', blur: 0, format: 'jpeg' });
     const orphanId = uid('blackhole-up');
     const orphanBytes = photoJpeg(200, 150, 85, 102);
     const orphanToken = await token(originalsRel.url, orphanId);
