@@ -27,9 +27,9 @@ import { Progress } from './lib/progress.js';
 import { formatSummary } from './lib/report.js';
 import { Collector } from './lib/rounds.js';
 import { configRecord, estimateSeconds, resolveSettings, SCENARIOS, type ScenarioName } from './lib/settings.js';
-import { renderSvg } from './lib/svg.js';
+import { renderSvg, renderSweepSvg } from './lib/svg.js';
 import { computeRatios } from './lib/targets.js';
-import type { BenchResult, MemoryResult } from './lib/types.js';
+import type { BenchResult, MemoryResult, SweepResult } from './lib/types.js';
 import { runNativeBench, type NativeReport } from './native.js';
 import { Resources, type BenchContext, type Input } from './scenarios/context.js';
 import { runHitScenario } from './scenarios/hit.js';
@@ -37,6 +37,7 @@ import { runMemoryScenario } from './scenarios/memory.js';
 import { runMissScenario } from './scenarios/miss.js';
 import { runRedirectScenario } from './scenarios/redirect.js';
 import { runSplitsScenario } from './scenarios/splits.js';
+import { runSweepScenario } from './scenarios/sweep.js';
 import { runUploadScenario } from './scenarios/upload.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -113,6 +114,7 @@ async function main(): Promise<number> {
   let native: NativeReport | undefined;
   let splits: BenchResult['splits'];
   let memory: MemoryResult | undefined;
+  let sweep: SweepResult | undefined;
   const skipped = new Map<string, string>();
   let failed = 0;
   for (const name of SCENARIOS) {
@@ -133,6 +135,7 @@ async function main(): Promise<number> {
           onProgress: (m) => progress.step(m.replace(/ \(~\d+ s left\)$/, '')),
         });
       }
+      if (name === 'sweep') sweep = await runSweepScenario(ctx);
       if (name === 'miss') await runMissScenario(ctx);
       if (name === 'hit') await runHitScenario(ctx);
       if (name === 'redirect') await runRedirectScenario(ctx);
@@ -165,8 +168,8 @@ async function main(): Promise<number> {
   if (refused.length) {
     const d = settings.defaultSplit;
     ctx.notes.push(
-      `iaas answered 503 (render queue full) in ${refused.map(([scenario, count]) => `${scenario}: ${count}`).join(', ')}: ` +
-        `the default QUEUE_LIMIT is ${d.queueLimit} per worker (${d.workers}x${d.pool}), and the kernel spreads connections over the workers unevenly (SO_REUSEPORT); refused requests do not count as throughput`,
+      `iaas answered 503 (shedding) in ${refused.map(([scenario, count]) => `${scenario}: ${count}`).join(', ')}: ` +
+        `a render is refused when the machine-wide queue (${d.workers} workers, ${d.pool} slots) would keep it waiting past QUEUE_WAIT_MS, or past QUEUE_LIMIT ${d.queueLimit} waiting; refused requests do not count as throughput`,
     );
   }
   const missing = new Map<string, string>();
@@ -182,7 +185,8 @@ async function main(): Promise<number> {
     measurements,
     ...(splits ? { splits } : {}),
     ...(memory ? { memory } : {}),
-    ratios: computeRatios({ measurements, ...(native ? { native } : {}), ...(memory ? { memory } : {}), skipped, missing }),
+    ...(sweep ? { sweep } : {}),
+    ratios: computeRatios({ measurements, ...(native ? { native } : {}), ...(memory ? { memory } : {}), ...(sweep ? { sweep } : {}), skipped, missing }),
     notes: ctx.notes,
     durationSeconds: Math.round(progress.elapsed()),
   };
@@ -201,6 +205,11 @@ async function main(): Promise<number> {
     const svgFile = path.join(RESULTS_DIR, 'latest.svg');
     writeFileSync(svgFile, renderSvg(result));
     console.log(`saved ${path.relative(process.cwd(), svgFile)}`);
+    if (result.sweep) {
+      const sweepFile = path.join(RESULTS_DIR, 'sweep.svg');
+      writeFileSync(sweepFile, renderSweepSvg(result));
+      console.log(`saved ${path.relative(process.cwd(), sweepFile)}`);
+    }
   }
   return failed > 0 ? 1 : 0;
 }

@@ -61,7 +61,7 @@ export function failedCodes(m: Measurement): string {
 export function measurementTable(measurements: readonly Measurement[]): string {
   const header = ['scenario', 'contender', 'client', 'conns', 'req/s', 'p50 ms', 'p97.5', 'p99', 'max', 'errors', 'non-2xx', 'timeouts', 'client CPU', 'body', 'peak RSS', 'flags'];
   const rows = [...measurements]
-    .filter((m) => !m.scenario.startsWith('split-'))
+    .filter((m) => !m.scenario.startsWith('split-') && !m.scenario.startsWith('sweep-'))
     .sort((a, b) => order(a) - order(b))
     .map((m) => {
       const s = m.summary;
@@ -115,6 +115,33 @@ export function ratioTable(ratios: readonly RatioResult[]): string {
   return out.join('\n');
 }
 
+/** The sweep: one row per level, iaas and the peer side by side. */
+export function sweepTable(result: BenchResult): string {
+  const sweep = result.sweep;
+  if (!sweep) return '';
+  const of = (c: number, contender: string) => result.measurements.find((m) => m.scenario === `sweep-${c}` && m.contender === contender);
+  const rows = sweep.levels.map((c) => {
+    const mine = of(c, 'iaas');
+    const theirs = of(c, 'node-peer');
+    const ratio = mine && theirs && theirs.summary.rps > 0 ? (mine.summary.rps / theirs.summary.rps).toFixed(2) : '-';
+    return [
+      String(c),
+      mine ? rps(mine.summary.rps) : '-',
+      theirs ? rps(theirs.summary.rps) : '-',
+      ratio,
+      ms(mine?.summary.latency.p50),
+      ms(theirs?.summary.latency.p50),
+      ms(mine?.summary.latency.p99),
+      ms(theirs?.summary.latency.p99),
+      String(mine?.summary.statusCodes['503'] ?? 0),
+      String(theirs?.summary.statusCodes['503'] ?? 0),
+      `${mine?.summary.errors ?? 0}/${theirs?.summary.errors ?? 0}`,
+    ];
+  });
+  const header = ['conns', 'iaas rps', 'peer rps', 'ratio', 'iaas p50', 'peer p50', 'iaas p99', 'peer p99', 'iaas 503', 'peer 503', 'errors'];
+  return table([header, ...rows], new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+}
+
 /** The whole summary. */
 export function formatSummary(result: BenchResult): string {
   const { machine, config } = result;
@@ -126,6 +153,7 @@ export function formatSummary(result: BenchResult): string {
   );
   if (result.native) parts.push('', formatNativeReport(result.native));
   if (result.measurements.some((m) => !m.scenario.startsWith('split-'))) parts.push('', 'HTTP (median of rounds; latencies in ms)', measurementTable(result.measurements));
+  if (result.sweep) parts.push('', 'Miss-path concurrency sweep (median of rounds)', sweepTable(result));
   if (result.splits) {
     const rows = result.splits.results.map((s) => [
       `${s.workers}x${s.pool}${s.isDefault ? ' (default)' : ''}`,

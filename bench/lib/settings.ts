@@ -15,7 +15,7 @@ import { SERVICE_ENV } from './service.js';
 import { CLIENT_BOUND_PERCENT, type BenchConfigRecord } from './types.js';
 
 /** Every scenario, in the order they run. */
-export const SCENARIOS = ['native', 'miss', 'hit', 'redirect', 'upload', 'splits', 'memory'] as const;
+export const SCENARIOS = ['native', 'sweep', 'miss', 'hit', 'redirect', 'upload', 'splits', 'memory'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Split {
@@ -57,6 +57,8 @@ export interface BenchSettings {
   memory: { first: number; total: number; scaledDown: boolean };
   /** The native comparison: every task for 5 s each, or only the target (canonical, 2 in flight) briefly in --quick. */
   native: { tasks: string[] | undefined; inflights: number[] | undefined; ms: number | undefined };
+  /** The miss-path concurrency sweep: levels, rounds per level, seconds per run, and the level that is overload. */
+  sweep: { levels: number[]; rounds: number; warmupSeconds: number; durationSeconds: number; overloadAt: number };
 }
 
 /** The service's WORKERS and POOL_SIZE defaults, from its own loader (an empty config folder, no env). */
@@ -112,6 +114,9 @@ export function resolveSettings(args: { quick: boolean; save: boolean; only: Sce
     imageFilter: hasImageFilter(),
     memory: args.quick ? { first: 20, total: 60, scaledDown: true } : { first: 1_000, total: 10_000, scaledDown: false },
     native: args.quick ? { tasks: ['canonical'], inflights: [2], ms: 700 } : { tasks: undefined, inflights: undefined, ms: undefined },
+    sweep: args.quick
+      ? { levels: [1, 8, 128], rounds: 1, warmupSeconds: 0.5, durationSeconds: 1, overloadAt: 128 }
+      : { levels: [1, 2, 4, 8, 16, 32, 128], rounds: 3, warmupSeconds: 2, durationSeconds: 10, overloadAt: 128 },
   };
 }
 
@@ -136,6 +141,8 @@ export function estimateSeconds(name: ScenarioName, s: BenchSettings): number {
       return start + s.rounds * (run + 3);
     case 'splits':
       return start + s.splits.length * (1 + s.rounds * run);
+    case 'sweep':
+      return start + 2 + s.sweep.levels.length * s.sweep.rounds * 2 * (s.sweep.warmupSeconds + s.sweep.durationSeconds + 0.5);
     case 'memory':
       // Renders at roughly 20 per second on two cores.
       return start + s.memory.total / 20 + 2;

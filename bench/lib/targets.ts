@@ -14,7 +14,7 @@
  */
 import type { NativeReport } from '../native.js';
 import { round } from './stats.js';
-import type { ClientName, Measurement, MemoryResult, RatioResult } from './types.js';
+import type { ClientName, Measurement, MemoryResult, RatioResult, SweepResult } from './types.js';
 
 /** Limits of the memory check: RSS after 10 000 renders within 10% of RSS after 1 000. */
 export const MEMORY_TOLERANCE = 0.1;
@@ -149,16 +149,128 @@ export function memoryRatio(memory: MemoryResult | undefined, why?: string): Rat
   return { ...base, value, status: flat ? 'MET' : 'MISSED', ...(memory.errors ? { reason: `${memory.errors} failed renders` } : {}) };
 }
 
+/** The sweep levels whose ratio to the peer is a target (4 to 32 connections). */
+export const SWEEP_RATIO_LEVELS = [4, 8, 16, 32];
+/** Throughput required of iaas against the peer at those levels; 1.0 is the floor reported beside it. */
+export const SWEEP_REQUIRED = 1.15;
+
+function sweepOf(measurements: readonly Measurement[], connections: number, contender: string): Measurement | undefined {
+  return find(measurements, `sweep-${connections}`, contender, 'autocannon');
+}
+
+function notApplicable(id: string, label: string, target: string, required: number, reason: string): RatioResult {
+  return { id, label, target, required, value: null, lowerBound: false, status: 'N/A', reason };
+}
+
+const SWEEP_LABELS = {
+  clean: 'sweep: 503s and socket errors of iaas at 1-16 connections',
+  ratio: `sweep: min over ${SWEEP_RATIO_LEVELS.join('/')} connections of iaas rps / Node peer rps`,
+  p99: "sweep: levels (1-32) where iaas p99 > the peer's",
+  overload: 'sweep: accepted rps at overload / best below it',
+};
+
+/** The sweep's targets: no 503 or error up to 16, the throughput and p99 ratios from 4 to 32, and the overload level. */
+export function sweepRatios(sweep: SweepResult | undefined, measurements: readonly Measurement[], why?: string): RatioResult[] {
+  const L = SWEEP_LABELS;
+  if (!sweep) {
+    const reason = why ?? 'sweep not run';
+    return [
+      notApplicable('sweep-clean', L.clean, '= 0', 0, reason),
+      notApplicable('sweep-vs-peer', L.ratio, `>= ${SWEEP_REQUIRED.toFixed(2)}`, SWEEP_REQUIRED, reason),
+      notApplicable('sweep-p99', L.p99, '= 0', 0, reason),
+      notApplicable('sweep-overload', L.overload, '>= 0.80', 0.8, reason),
+    ];
+  }
+  const below = sweep.levels.filter((c) => c < sweep.overloadAt);
+
+  const cleanLevels = below.filter((c) => c <= 16);
+  const failures = cleanLevels.map((c) => {
+    const m = sweepOf(measurements, c, 'iaas');
+    return m ? m.summary.errors + (m.summary.statusCodes['503'] ?? 0) : 0;
+  });
+  const clean: RatioResult = {
+    id: 'sweep-clean',
+    label: L.clean,
+    target: '= 0',
+    required: 0,
+    value: failures.reduce((a, b) => a + b, 0),
+    lowerBound: false,
+    status: failures.every((f) => f === 0) ? 'MET' : 'MISSED',
+    reason: `per level ${cleanLevels.map((c, i) => `${c}: ${failures[i]}`).join(', ')}`,
+  };
+
+  const ratios = SWEEP_RATIO_LEVELS.filter((c) => sweep.levels.includes(c)).flatMap((c) => {
+    const mine = sweepOf(measurements, c, 'iaas');
+    const theirs = sweepOf(measurements, c, 'node-peer');
+    return mine && theirs && theirs.summary.rps > 0 ? [{ c, value: round(mine.summary.rps / theirs.summary.rps, 3) }] : [];
+  });
+  const min = ratios.length ? Math.min(...ratios.map((r) => r.value)) : null;
+  const ratio: RatioResult =
+    min === null
+      ? notApplicable('sweep-vs-peer', L.ratio, `>= ${SWEEP_REQUIRED.toFixed(2)}`, SWEEP_REQUIRED, 'no level from 4 to 32 was measured (--quick runs 1, 8 and 128)')
+      : {
+          id: 'sweep-vs-peer',
+          label: L.ratio,
+          target: `>= ${SWEEP_REQUIRED.toFixed(2)} (floor 1.00)`,
+          required: SWEEP_REQUIRED,
+          value: min,
+          lowerBound: false,
+          client: 'autocannon',
+          status: min >= SWEEP_REQUIRED ? 'MET' : 'MISSED',
+          reason: `per level ${ratios.map((r) => `${r.c}: ${r.value.toFixed(3)}`).join(', ')}${min < SWEEP_REQUIRED && min >= 1 ? '; above the 1.00 floor' : ''}`,
+        };
+
+  const p99Levels = below
+    .filter((c) => c <= 32)
+    .map((c) => ({ c, mine: sweepOf(measurements, c, 'iaas')?.summary.latency.p99, theirs: sweepOf(measurements, c, 'node-peer')?.summary.latency.p99 }));
+  const worse = p99Levels.filter((l) => l.mine !== undefined && l.theirs !== undefined && l.mine > l.theirs);
+  const p99: RatioResult = {
+    id: 'sweep-p99',
+    label: L.p99,
+    target: '= 0',
+    required: 0,
+    value: worse.length,
+    lowerBound: false,
+    status: worse.length === 0 ? 'MET' : 'MISSED',
+    reason: `p99 iaas vs peer: ${p99Levels.map((l) => `${l.c}: ${l.mine ?? '-'} vs ${l.theirs ?? '-'} ms`).join(', ')}`,
+  };
+
+  const over = sweepOf(measurements, sweep.overloadAt, 'iaas');
+  const best = Math.max(0, ...below.map((c) => sweepOf(measurements, c, 'iaas')?.summary.rps ?? 0));
+  const probe = sweep.probes[sweep.overloadAt];
+  if (!over || best <= 0) return [clean, ratio, p99, notApplicable('sweep-overload', L.overload, '>= 0.80', 0.8, 'the overload level or the levels below it were not measured')];
+  const value = round(over.summary.rps / best, 3);
+  const shed = over.summary.statusCodes['503'] ?? 0;
+  const healthy = probe !== undefined && Object.keys(probe.health).every((status) => status === '200');
+  const retryAfter = probe !== undefined && probe.miss503 === probe.miss503WithRetryAfter;
+  const overload: RatioResult = {
+    id: 'sweep-overload',
+    label: L.overload,
+    target: '>= 0.80, 503s with Retry-After, /_health 200',
+    required: 0.8,
+    value,
+    lowerBound: false,
+    client: 'autocannon',
+    status: value >= 0.8 && shed > 0 && healthy && retryAfter && over.summary.errors === 0 ? 'MET' : 'MISSED',
+    reason:
+      `${over.summary.rps.toFixed(1)} vs ${best.toFixed(1)} rps; ${shed} x 503, ${over.summary.errors} socket errors; ` +
+      `probe during the run: /_health ${JSON.stringify(probe?.health ?? {})}, ${probe?.miss503WithRetryAfter ?? 0} of ${probe?.miss503 ?? 0} probe 503s with Retry-After`,
+  };
+  return [clean, ratio, p99, overload];
+}
+
 /** Every target, in the order of the summary. `skipped` names scenarios that did not run, with why. */
 export function computeRatios(input: {
   measurements: readonly Measurement[];
   native?: NativeReport;
   memory?: MemoryResult;
+  sweep?: SweepResult;
   skipped: ReadonlyMap<string, string>;
   missing: Missing;
 }): RatioResult[] {
   return [
     nativeRatio(input.native, input.skipped.get('native')),
+    ...sweepRatios(input.sweep, input.measurements, input.skipped.get('sweep')),
     ...HTTP_TARGETS.map((t) => httpRatio(t, input.measurements, input.missing, input.skipped.get(t.scenario.startsWith('hit') ? 'hit' : t.scenario))),
     memoryRatio(input.memory, input.skipped.get('memory')),
   ];

@@ -127,6 +127,23 @@ export interface MemoryResult {
   errors: number;
 }
 
+/** What a probe saw while the overload level of the sweep ran against iaas. */
+export interface SweepProbe {
+  /** /_health answers by status (or `error <name>`). */
+  health: Record<string, number>;
+  /** 503 answers to the probe's own misses, and how many carried Retry-After. */
+  miss503: number;
+  miss503WithRetryAfter: number;
+}
+
+/** The concurrency sweep: its measurements are `sweep-<connections>` in `measurements`. */
+export interface SweepResult {
+  levels: number[];
+  /** The level that is overload (and probed). */
+  overloadAt: number;
+  probes: Record<number, SweepProbe>;
+}
+
 /** What `npm run bench` writes to bench/results/<stamp>.json. */
 export interface BenchResult {
   kind: 'http-bench';
@@ -137,6 +154,7 @@ export interface BenchResult {
   measurements: Measurement[];
   splits?: { results: SplitResult[]; winner: string; defaultSplit: string };
   memory?: MemoryResult;
+  sweep?: SweepResult;
   ratios: RatioResult[];
   notes: string[];
   durationSeconds: number;
