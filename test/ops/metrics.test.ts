@@ -114,7 +114,7 @@ function total(families: Map<string, Family>, family: string, name: string, matc
 }
 
 /** One request over its own TCP connection (no keep-alive), so the kernel may hand it to either worker. */
-function freshRequest(url: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+function freshRequest(url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const request = http.request(url, { method: options.method ?? 'GET', agent: false, headers: { Connection: 'close', ...options.headers } }, (response) => {
       const chunks: Buffer[] = [];
@@ -124,7 +124,7 @@ function freshRequest(url: string, options: { method?: string; headers?: Record<
     });
     request.setTimeout(30_000, () => request.destroy(new Error(`no answer from ${url}`)));
     request.on('error', reject);
-    request.end();
+    request.end(options.body);
   });
 }
 
@@ -312,4 +312,36 @@ t.test('with METRICS_PORT the metrics move to their own port and leave the publi
   const started = Date.now();
   t.equal(await cluster.stop(), 0, 'the cluster exits 0 on SIGTERM');
   t.comment(`stopped in ${Date.now() - started} ms`);
+});
+
+t.test('what a worker counted survives its crash: the primary keeps the totals', async (t) => {
+  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1' }, 60_000);
+  t.teardown(() => cluster.stop());
+  // Tokens over fresh connections, until both workers have issued some.
+  let issued = 0;
+  while (issued < 20 || cluster.pids().length < 2) {
+    const answer = await freshRequest(`${cluster.url}/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id: unique('crash') }) });
+    if (answer.status === 200) issued++;
+    if (issued > 200) break;
+  }
+  const counted = async () => total((await scrape(`${cluster.url}/metrics`)).families, 'iaas_tokens_total', 'iaas_tokens_total', { event: 'issued' });
+  t.ok(await eventually(async () => (await counted()) === issued, 10_000), `the cluster counts ${issued} tokens`);
+  const victim = cluster.pids()[0] ?? 0;
+  process.kill(victim, 'SIGKILL');
+  await cluster.waitForLog((line) => line.message === 'worker exited; respawning' && line.worker === victim, 10_000);
+  await cluster.waitForLog((line) => line.message === 'worker ready' && line.worker !== victim && cluster.logs.indexOf(line) > cluster.logs.findIndex((l) => l.message === 'worker exited; respawning'), 30_000);
+  t.ok(await eventually(async () => (await counted()) === issued, 10_000), `after worker ${victim} was killed and replaced, still ${issued}`);
+});
+
+t.test('a flood of /metrics costs one aggregation a second, and every scrape is answered', async (t) => {
+  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1' }, 60_000);
+  t.teardown(() => cluster.stop());
+  const aggregations = async () => total((await scrape(`${cluster.url}/metrics`)).families, 'iaas_metrics_aggregations_total', 'iaas_metrics_aggregations_total');
+  const before = await aggregations();
+  const started = Date.now();
+  const scrapes = await Promise.all(Array.from({ length: 200 }, () => freshRequest(`${cluster.url}/metrics`)));
+  const seconds = (Date.now() - started) / 1000;
+  t.same([...new Set(scrapes.map((s) => s.status))], [200], '200 scrapes at once: every one answered 200');
+  const after = await aggregations();
+  t.ok(after - before <= Math.ceil(seconds) + 2, `${after - before} aggregations for 200 scrapes over ${seconds.toFixed(1)} s`);
 });
