@@ -35,11 +35,6 @@ step() {
 die() { printf 'node24-check: FAILED: %s\n' "$*" >&2; exit 1; }
 trap 'printf "node24-check: FAILED (exit %s) in the step \"%s\" (line %s)\n" "$?" "$STEP" "$LINENO" >&2' ERR
 
-[ "$(id -u)" = 0 ] || die "run as root: debootstrap, chroot and unshare need it"
-for tool in debootstrap unshare chroot findmnt flock git npm; do
-  command -v "$tool" >/dev/null || die "$tool is not installed"
-done
-
 # True when anything is mounted at or under $1 in this machine's mount namespace.
 mounted_under() { findmnt -rn -o TARGET | awk -v dir="$1" '$0 == dir || index($0, dir "/") == 1 { found = 1 } END { exit !found }'; }
 
@@ -48,6 +43,37 @@ remove() {
   if mounted_under "$1"; then die "something is mounted under $1 in this machine's namespace; not deleting it"; fi
   rm -rf --one-file-system -- "$1"
 }
+
+# Whatever happens, nothing may be left behind on this machine: no mount under the cache, no
+# process chrooted in it. The namespaces guarantee it; this checks it, on success and on failure.
+leaks() {
+  local found=0 link target
+  if mounted_under "$CACHE"; then
+    echo "node24-check: a mount under $CACHE leaked into this machine's namespace" >&2
+    found=1
+  fi
+  for link in /proc/[0-9]*/root; do
+    target=$(readlink "$link" 2>/dev/null) || continue
+    case $target in "$CACHE" | "$CACHE"/*)
+      echo "node24-check: process ${link//[^0-9]/} still runs in $target" >&2
+      found=1
+      ;;
+    esac
+  done
+  return "$found"
+}
+finish() {
+  local status=$?
+  leaks || status=1
+  if [ "$status" = 0 ]; then step "passed in $((SECONDS - START)) s"; fi
+  exit "$status"
+}
+trap finish EXIT
+
+[ "$(id -u)" = 0 ] || die "run as root: debootstrap, chroot and unshare need it"
+for tool in debootstrap unshare chroot findmnt flock git npm; do
+  command -v "$tool" >/dev/null || die "$tool is not installed"
+done
 
 # in_root DIR COMMAND...: COMMAND chrooted in DIR, with a clean environment, /proc and /dev
 # mounted in a private mount namespace, in a PID namespace that dies with it.
@@ -73,7 +99,9 @@ build_root() {
   local dir=$ROOT.building
   remove "$dir"
   step "debootstrap $SUITE into $dir (log: $CACHE/debootstrap.log)"
-  if ! debootstrap --variant=minbase "$SUITE" "$dir" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1; then
+  # debootstrap mounts /proc and /sys in the target: in a private mount namespace, so even a
+  # failed run leaves no mount on this machine.
+  if ! unshare --mount --propagation private -- debootstrap --variant=minbase "$SUITE" "$dir" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 9>&-; then
     tail -n 40 "$CACHE/debootstrap.log" >&2
     die "debootstrap $SUITE failed"
   fi
@@ -206,11 +234,3 @@ CHECKS
 
 step "the checks in the root (Node $NODE_VERSION)"
 in_root "$ROOT" "${settings[@]}" /bin/bash /work/checks.sh
-
-# Nothing may be left behind on this machine: no mounts under the root, no process in it.
-mounted_under "$ROOT" && die "a mount under $ROOT leaked into this machine's namespace"
-for link in /proc/[0-9]*/root; do
-  target=$(readlink "$link" 2>/dev/null) || continue
-  case $target in "$ROOT" | "$ROOT"/*) die "process ${link//[^0-9]/} still runs in the root" ;; esac
-done
-step "passed in $((SECONDS - START)) s"
