@@ -5,6 +5,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { SETTINGS } from '../../src/config/settings.js';
+import { ERROR_STATUS } from '../../src/errors.js';
+import { configTable } from '../../scripts/config-table.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import { startClusterProcess } from '../helpers/cluster-process.js';
 import { photoJpeg } from '../helpers/fixtures.js';
@@ -26,6 +28,13 @@ t.test('the README documents every config key and its environment variable', asy
     t.ok(readme.includes(`\`${setting.key}\``), `key ${setting.key}`);
     t.ok(readme.includes(`\`${setting.env}\``), `env ${setting.env}`);
   }
+  t.ok(readme.includes(configTable()), 'the configuration table is the one scripts/config-table.ts generates from the settings');
+});
+
+t.test('the README lists every error code with its status, and no other', async (t) => {
+  const block = /<!-- error codes[^>]*-->\n([\s\S]*?)\n\n/.exec(readme)?.[1] ?? '';
+  const listed = new Map([...block.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]));
+  t.same(Object.fromEntries(listed), ERROR_STATUS, 'the table is src/errors.ts: every code, each with its one status');
 });
 
 t.test('the README walkthrough uploads and fetches against npm start', async (t) => {
