@@ -47,10 +47,10 @@ void ShrinkOnLoad(Work& w) {
   double shrink = std::min(double(w.header.width) / targetWidth, double(w.header.height) / targetHeight);
   if (shrink < 2.0 || w.header.pages > 1) return;
   if (w.input.format() == Format::Jpeg) {
+    // The largest DCT scale that leaves the image at least the target size. libjpeg
+    // rounds partial blocks up (ceil(w / factor)), so the decode never falls short of it.
     int factor = shrink >= 8 ? 8 : shrink >= 4 ? 4 : 2;
-    // libjpeg rounds up partial blocks: keep a margin when the shrink is exact.
-    if (factor > 1 && static_cast<int>(shrink) == factor) factor /= 2;
-    if (factor > 1) w.image = w.input.Open(true, factor);
+    w.image = w.input.Open(true, factor);
   } else if (w.input.format() == Format::Webp) {
     w.image = w.input.Open(true, 1, 1.0 / shrink);
   }
