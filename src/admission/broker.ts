@@ -33,7 +33,9 @@ export type Decision =
 /** What the broker tells a requester later. */
 export type BrokerEvent =
   | { kind: 'grant'; owner: string; id: number }
-  | { kind: 'flight'; owner: string; id: number; end: FlightEnd };
+  | { kind: 'flight'; owner: string; id: number; end: FlightEnd }
+  /** Others wait for this leader's result: it must settle the flight once the result is stored. */
+  | { kind: 'followed'; owner: string; id: number };
 
 interface Entry {
   owner: string;
@@ -159,6 +161,13 @@ export class Broker {
     if (outcome.error) {
       if (outcome.error.remember && entry.key !== undefined) this.remember(entry.key, outcome.error.code);
       this.endFlight(slot, outcome.error.remember ? { kind: 'failed', code: outcome.error.code } : { kind: 'unstored' });
+    } else {
+      // Rendered. Nobody waits: the flight ends here (a request arriving now renders again,
+      // having just missed the cache). Someone waits: the leader settles once it stored.
+      const key = this.leading.get(slot);
+      const flight = key === undefined ? undefined : this.flights.get(key);
+      if (flight && flight.followers.length > 0) this.notify({ kind: 'followed', owner, id });
+      else this.endFlight(slot, { kind: 'unstored' });
     }
     this.dispatch();
   }

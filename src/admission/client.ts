@@ -23,9 +23,24 @@ function aborted(): ImageError {
   return new ImageError('BAD_REQUEST', 'The client went away while its render waited');
 }
 
+/** A granted render's state, kept until the broker can no longer ask it to settle. */
+interface Held {
+  /** The broker said others wait for this render. */
+  followed: boolean;
+  /** How storing ended, once it has. */
+  stored?: boolean;
+  settled: boolean;
+  /** When the slot was released: a `followed` comes within moments of that, or never. */
+  releasedAt?: number;
+}
+
+/** How long after its release a render waits for a `followed` that may still be on its way. */
+const HELD_MS = 10_000;
+
 export class AdmissionClient implements Admitter {
   private next = 0;
   private readonly pending = new Map<number, Pending>();
+  private readonly held = new Map<number, Held>();
   private closed = false;
 
   constructor(private readonly port: Port<ToBroker, FromBroker>) {
@@ -33,6 +48,7 @@ export class AdmissionClient implements Admitter {
   }
 
   private receive(message: FromBroker): void {
+    if (message.type === 'adm:followed') return this.followed(message.id);
     const pending = this.pending.get(message.id);
     if (!pending) return;
     switch (message.type) {
@@ -47,6 +63,28 @@ export class AdmissionClient implements Admitter {
       case 'adm:stats':
         this.pending.delete(message.id);
         return pending.stats?.(message.stats);
+    }
+  }
+
+  /** The broker says others joined a render that has ended: settle it once its store did. */
+  private followed(id: number): void {
+    const held = this.held.get(id);
+    if (!held) return;
+    held.followed = true;
+    this.settleIfDue(id, held);
+  }
+
+  private settleIfDue(id: number, held: Held): void {
+    if (held.settled || !held.followed || held.stored === undefined) return;
+    held.settled = true;
+    this.held.delete(id);
+    this.port.send({ type: 'adm:settle', id, stored: held.stored });
+  }
+
+  /** Forgets renders no `followed` came for in time (most: nobody joined them). */
+  private sweepHeld(now: number): void {
+    for (const [id, held] of this.held) {
+      if (!held.followed && held.releasedAt !== undefined && now - held.releasedAt > HELD_MS) this.held.delete(id);
     }
   }
 
@@ -121,19 +159,22 @@ export class AdmissionClient implements Admitter {
 
   private ticket(id: number): Ticket {
     let released = false;
-    let settled = false;
+    const held: Held = { followed: false, settled: false };
+    this.held.set(id, held);
     return {
       release: (outcome: RenderOutcome) => {
         if (released) return;
         released = true;
-        this.port.send({ type: 'adm:release', id, outcome });
+        held.releasedAt = performance.now();
         // A failure ends the flight in the broker; nothing is left to settle.
-        if (outcome.error) settled = true;
+        if (outcome.error) this.held.delete(id);
+        this.port.send({ type: 'adm:release', id, outcome });
+        this.sweepHeld(held.releasedAt);
       },
       settle: (stored: boolean) => {
-        if (settled) return;
-        settled = true;
-        this.port.send({ type: 'adm:settle', id, stored });
+        if (held.stored !== undefined) return;
+        held.stored = stored;
+        this.settleIfDue(id, held);
       },
     };
   }

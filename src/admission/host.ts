@@ -49,6 +49,7 @@ export class BrokerHost {
     const send = this.owners.get(event.owner);
     if (!send) return;
     if (event.kind === 'grant') send({ type: 'adm:grant', id: event.id });
+    else if (event.kind === 'followed') send({ type: 'adm:followed', id: event.id });
     else send({ type: 'adm:flight', id: event.id, end: event.end });
   }
 }

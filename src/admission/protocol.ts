@@ -17,6 +17,7 @@ export type FromBroker =
   | { type: 'adm:decision'; id: number; decision: Decision }
   | { type: 'adm:grant'; id: number }
   | { type: 'adm:flight'; id: number; end: FlightEnd }
+  | { type: 'adm:followed'; id: number }
   | { type: 'adm:stats'; id: number; stats: AdmissionStats };
 
 /** One side of a channel: what it sends, and a way to hear the other side. */

@@ -48,7 +48,10 @@ export type Admission =
 /** A granted slot. Release it when the render ends; a flight leader settles the flight once the result is stored. */
 export interface Ticket {
   release(outcome: RenderOutcome): void;
-  /** The result is in the render cache (or could not be stored): those who joined may look it up. */
+  /**
+   * The result is in the render cache (or could not be stored). Told to the
+   * broker only when others joined this render (they then look it up).
+   */
   settle(stored: boolean): void;
 }
 

@@ -53,7 +53,7 @@ export interface Config {
   readonly allowIndexing: boolean;
   readonly constraints: Readonly<{ maxWidth: number; maxHeight: number; maxInputPixels: number; maxOnDiskPixels: number; maxPages: number }>;
   readonly avif: Readonly<{ maxPixels: number; effort: number }>;
-  readonly originals: Readonly<{ keepMetadata: boolean }>;
+  readonly originals: Readonly<{ keepMetadata: boolean; cacheBytes: number }>;
   /** The request header naming the client address behind a proxy; undefined = the socket address. */
   readonly clientIpHeader: string | undefined;
   readonly maxUploadBytes: number;

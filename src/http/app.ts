@@ -7,6 +7,7 @@ import type { ImageService } from '../images/service.js';
 import type { Logger } from '../log.js';
 import { Exchange, InFlight } from './exchange.js';
 import { HotFiles } from './files.js';
+import { RefusalPacer } from './pacer.js';
 import { deleteRoute, getRoute, preflightRoute, tokenRoute, uploadRoute, type RouteDeps } from './routes.js';
 import { loadUws, type us_listen_socket } from './uws.js';
 
@@ -50,6 +51,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     maxUploadBytes: options.maxUploadBytes,
     tempDir: options.tempDir,
     clientIpHeader: options.clientIpHeader,
+    pacer: new RefusalPacer(),
     draining: () => draining,
     ...(options.extraGet ? { extraGet: options.extraGet } : {}),
     ...(options.observe ? { observe: options.observe } : {}),

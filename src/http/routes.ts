@@ -13,6 +13,7 @@ import type { DiscardBound } from './body.js';
 import { Exchange } from './exchange.js';
 import type { HotFiles } from './files.js';
 import { receiveSmallBody, receiveUpload } from './multipart.js';
+import type { RefusalPacer } from './pacer.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 import type { InFlight } from './exchange.js';
 
@@ -26,6 +27,8 @@ export interface RouteDeps {
   tempDir: string;
   /** The header holding the client address behind a proxy (lower case); undefined: the socket's. */
   clientIpHeader: string | undefined;
+  /** Holds refusals of clients that keep asking at once. */
+  pacer: RefusalPacer;
   /** True once a drain started: health answers 503. */
   draining: () => boolean;
   /** Told of every finished request (metrics). */
@@ -98,6 +101,22 @@ function abortSignalOf(exchange: Exchange): AbortSignal {
   return controller.signal;
 }
 
+/**
+ * Answers an error; a 503 of a client that keeps asking at once is held a
+ * moment first (see pacer.ts).
+ */
+function answerError(deps: RouteDeps, exchange: Exchange, error: unknown, client: string): void {
+  if ((error as { code?: unknown } | null)?.code === 'OVERLOADED') {
+    const delay = deps.pacer.delayFor(client);
+    if (delay > 0) {
+      exchange.logFields.held = delay;
+      setTimeout(() => exchange.fail(error), delay);
+      return;
+    }
+  }
+  exchange.fail(error);
+}
+
 /** How much of a refused upload body is read (and dropped) so the client can read the refusal. */
 function discardBound(deps: RouteDeps): DiscardBound {
   return { bytes: 2 * deps.maxUploadBytes, ms: 5_000 };
@@ -160,7 +179,7 @@ export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
         if (exchange.aborted) return reply.type === 'bytes' ? reply.abandon?.() : undefined;
         await writeImage(deps, exchange, reply);
       } catch (error) {
-        exchange.fail(error);
+        answerError(deps, exchange, error, client);
       }
     })();
   };
@@ -237,7 +256,7 @@ export function uploadRoute(deps: RouteDeps) {
         });
         exchange.json(200, { status: 'OK', id: result.id, original_width: result.width, original_height: result.height });
       } catch (error) {
-        exchange.fail(error);
+        answerError(deps, exchange, error, client);
       } finally {
         await cleanup?.();
       }

@@ -1,25 +1,44 @@
 /**
- * Original metadata, LRU first, so a repeated hit makes no database query.
- * Entries expire after a while so that a purge on another instance shows.
+ * Originals: their records, LRU first, so a repeated hit makes no database
+ * query; and the bytes of recently rendered ones, kept in memory so a run of
+ * misses of one image reads it once. Records expire after a while so that a
+ * purge on another instance shows. Bytes are keyed by the storage key, which
+ * names the upload's generation, so they never outlive their upload.
  */
 import { LRUCache } from 'lru-cache';
 import { ImageError } from '../errors.js';
 import type { ObjectStorage } from '../storage/types.js';
 import type { OriginalRecord, Store } from '../store/types.js';
-import { storageKey } from './keys.js';
 
 /** How long a process trusts its memory of an original or a cache location. */
 export const LRU_TTL_MS = 60_000;
 
+/**
+ * Copies `data` into memory shared with the render threads: the pool then
+ * hands it to a thread without a copy, and the cached bytes never change.
+ */
+function shared(data: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(new SharedArrayBuffer(data.byteLength));
+  copy.set(data);
+  return copy;
+}
+
 export class Originals {
   private readonly lru: LRUCache<string, OriginalRecord>;
+  private readonly bytesLru: LRUCache<string, Uint8Array> | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly storage: ObjectStorage,
     entries: number,
+    /** Bytes of originals kept in memory; 0 reads every miss from storage. */
+    cacheBytes = 0,
   ) {
     this.lru = new LRUCache({ max: Math.max(1, entries), ttl: LRU_TTL_MS });
+    this.bytesLru =
+      cacheBytes > 0
+        ? new LRUCache({ maxSize: cacheBytes, sizeCalculation: (value) => Math.max(1, value.byteLength), maxEntrySize: Math.max(1, Math.floor(cacheBytes / 4)) })
+        : undefined;
   }
 
   /** The original's record, or NOT_FOUND. */
@@ -32,19 +51,23 @@ export class Originals {
     return record;
   }
 
-  /** The stored bytes. A record whose bytes are gone answers NOT_FOUND and is forgotten. */
+  /**
+   * The stored bytes (from memory when they were read lately; then in a
+   * SharedArrayBuffer that must not be changed). A record whose bytes are
+   * gone answers NOT_FOUND and is forgotten.
+   */
   async bytes(record: OriginalRecord): Promise<Uint8Array> {
+    const cached = this.bytesLru?.get(record.storageKey);
+    if (cached) return cached;
     const data = await this.storage.get(record.storageKey);
     if (!data) {
       this.lru.delete(record.id);
       throw new ImageError('NOT_FOUND', `No image with id ${record.id}`);
     }
-    return data;
-  }
-
-  /** The storage key for a new original. */
-  keyFor(id: string): string {
-    return storageKey(this.storage, 'originals', id);
+    if (!this.bytesLru) return data;
+    const kept = shared(data);
+    this.bytesLru.set(record.storageKey, kept);
+    return kept;
   }
 
   remember(record: OriginalRecord): void {
@@ -52,6 +75,8 @@ export class Originals {
   }
 
   forget(id: string): void {
+    const record = this.lru.get(id);
     this.lru.delete(id);
+    if (record) this.bytesLru?.delete(record.storageKey);
   }
 }

@@ -26,7 +26,7 @@ export interface ImageService {
 }
 
 export function createImageService(deps: ImageDeps): ImageService {
-  const originals = new Originals(deps.store, deps.originals, deps.config.lruEntries);
+  const originals = new Originals(deps.store, deps.originals, deps.config.lruEntries, deps.config.originals.cacheBytes);
   const variants = new Variants(deps, originals);
   const tokenDeps = {
     store: deps.store,

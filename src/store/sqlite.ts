@@ -49,10 +49,22 @@ interface VariantRow {
  * ImageError('UNAVAILABLE') when the file cannot be opened.
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
-  return new SqliteStore(open(options.path));
+  const db = open(options.path, 'FULL');
+  const inMemory = options.path === ':memory:' || options.path === '';
+  // An in-memory database exists only on its own connection: one for everything there.
+  return new SqliteStore(db, inMemory ? db : open(options.path, 'NORMAL'));
 }
 
-function open(file: string): Database.Database {
+/**
+ * `synchronous`: FULL, not NORMAL, for originals and tokens: in WAL mode NORMAL
+ * may lose the last commits on power loss, and a lost commit would 404 an
+ * upload the client was told succeeded, or make a spent token usable again;
+ * the cost is one fsync per write, on the event loop (better-sqlite3 is
+ * synchronous). NORMAL for the render index's inserts: losing the last rows
+ * costs only a re-render (each object is fsync'd before its row), and the
+ * miss path then blocks on no fsync.
+ */
+function open(file: string, synchronous: 'FULL' | 'NORMAL'): Database.Database {
   const inMemory = file === ':memory:' || file === '';
   if (!inMemory) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   let db: Database.Database | undefined;
@@ -62,11 +74,7 @@ function open(file: string): Database.Database {
     db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
     // WAL lets readers in any process proceed while one process writes.
     db.pragma('journal_mode = WAL');
-    // FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power
-    // loss, and this file records acknowledged uploads and one-time tokens; a
-    // lost commit would 404 an upload the client was told succeeded, or make
-    // a spent token usable again. The cost is one fsync per write.
-    db.pragma('synchronous = FULL');
+    db.pragma(`synchronous = ${synchronous}`);
     return db;
   } catch (error) {
     db?.close();
@@ -106,19 +114,24 @@ function toVariant(row: VariantRow): VariantRecord {
 class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly #db: Database.Database;
+  /** The render index's writes, without an fsync per commit (see open()). */
+  readonly #index: Database.Database;
   /** Prepared lazily: the tables do not exist before the first migrate(). */
   readonly #statements = new Map<string, Database.Statement>();
+  readonly #indexStatements = new Map<string, Database.Statement>();
   #closed = false;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, index: Database.Database) {
     this.#db = db;
+    this.#index = index;
   }
 
-  #prepare(sql: string): Database.Statement {
-    let statement = this.#statements.get(sql);
+  #prepare(sql: string, on: 'main' | 'index' = 'main'): Database.Statement {
+    const cache = on === 'main' ? this.#statements : this.#indexStatements;
+    let statement = cache.get(sql);
     if (statement === undefined) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
+      statement = (on === 'main' ? this.#db : this.#index).prepare(sql);
+      cache.set(sql, statement);
     }
     return statement;
   }
@@ -245,15 +258,16 @@ class SqliteStore implements Store {
 
   insertVariant(record: VariantRecord, generation: string): Promise<boolean> {
     return this.#run(() =>
-      this.#db
+      this.#index
         .transaction(() => {
           // One write transaction: a delete of the original runs wholly before or after it.
-          const current = this.#prepare('SELECT 1 FROM originals WHERE id = ? AND generation = ?').get(record.originalId, generation);
+          const current = this.#prepare('SELECT 1 FROM originals WHERE id = ? AND generation = ?', 'index').get(record.originalId, generation);
           if (current === undefined) return false;
           this.#prepare(
             `INSERT INTO images (key, original_id, format, width, height, bytes, rendered_at)
              VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (key) DO NOTHING`,
+            'index',
           ).run(record.key, record.originalId, record.format, record.width, record.height, record.bytes, toIso(record.renderedAt));
           return true;
         })
@@ -290,6 +304,8 @@ class SqliteStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     this.#statements.clear();
+    this.#indexStatements.clear();
+    if (this.#index !== this.#db) this.#index.close();
     this.#db.close();
   }
 }
