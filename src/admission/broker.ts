@@ -179,20 +179,26 @@ export class Broker {
 
   /**
    * A waiting request gave up (its client went away): it leaves the queue, or
-   * stops waiting for a flight. A running render is not cancelled here: its
-   * slot returns with `release` when it ends.
+   * stops waiting for a flight. If its grant was already on its way, the
+   * requester will never use that slot (it ignores a grant after cancelling):
+   * the slot returns here.
    */
   cancel(owner: string, id: number): void {
+    const slot = slotId(owner, id);
     for (const queue of [this.foreground, this.background]) {
       const at = queue.findIndex((e) => e.owner === owner && e.id === id);
       if (at === -1) continue;
       queue.splice(at, 1);
       // A queued leader will never render: those waiting for it must render themselves.
-      this.endFlight(slotId(owner, id), { kind: 'unstored' });
+      this.endFlight(slot, { kind: 'unstored' });
     }
     for (const flight of this.flights.values()) {
       const at = flight.followers.findIndex((f) => f.owner === owner && f.id === id);
       if (at !== -1) flight.followers.splice(at, 1);
+    }
+    if (this.running.delete(slot)) {
+      this.endFlight(slot, { kind: 'unstored' });
+      this.dispatch();
     }
   }
 

@@ -120,10 +120,10 @@ export class AdmissionClient implements Admitter {
   private waitForGrant(id: number, pending: Pending, signal: AbortSignal | undefined): Promise<void> {
     if (pending.granted) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
+      // The broker frees the slot too if its grant was already on its way; a grant arriving
+      // after this finds no pending request and is ignored.
       const onAbort = () => {
         this.port.send({ type: 'adm:cancel', id });
-        // A grant already on its way is handed straight back.
-        if (pending.granted) this.port.send({ type: 'adm:release', id, outcome: { ms: 0 } });
         this.pending.delete(id);
         reject(aborted());
       };

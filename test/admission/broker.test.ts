@@ -174,6 +174,17 @@ t.test('gives back everything a dead process held: slots, waiters and the flight
   t.equal(h.broker.acquire('w3', 1, h.fg()).kind, 'granted', 'the machine budget is whole again');
 });
 
+t.test('takes back a slot whose grant crossed its requester\'s cancel, so no slot leaks', async (t) => {
+  const h = harness({ slots: 1 });
+  h.broker.acquire('w1', 1, h.fg());
+  h.broker.acquire('w1', 2, h.fg());
+  h.broker.release('w1', 1, { ms: 10 });
+  t.same(h.grants(), ['w1#2'], 'the waiter is granted (the grant is on its way)');
+  h.broker.cancel('w1', 2);
+  t.equal(h.broker.stats().inUse, 0, 'its cancel, arriving after, frees the slot');
+  t.equal(h.broker.acquire('w2', 1, h.fg()).kind, 'granted', 'the next request gets it');
+});
+
 t.test('forgets a waiter whose client went away', async (t) => {
   const h = harness({ slots: 1 });
   h.broker.acquire('w1', 1, h.fg());

@@ -147,3 +147,30 @@ t.test('a worker killed with SIGKILL while holding slots gives them back to the 
   const after = await getOn(new Agent({ keepAlive: false }), cluster.url, '/victim_300_225.jpg');
   t.equal(after.status, 200, 'the machine renders again');
 });
+
+t.test('clients that go away while their renders wait or start leave no slot taken', async (t) => {
+  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', ...SLOW_ENV }, 60_000);
+  t.teardown(() => cluster.stop());
+  await uploaded(cluster, 'leaver');
+  // Twenty quick misses queued behind each other on one slot, each client leaving at its own
+  // moment: some while waiting, some just as their grant crosses the IPC channel.
+  const leaving = Array.from({ length: 20 }, (_, i) =>
+    new Promise<void>((resolve) => {
+      const req = request({ host: '127.0.0.1', port: cluster.port, path: `/leaver_${300 + i}_225.jpg`, agent: false }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', () => resolve());
+      req.end();
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 5 + i * 7);
+    }),
+  );
+  await Promise.all(leaving);
+  t.ok(await eventually(async () => sample(await scrape(cluster.url), 'iaas_render_slots_in_use') === 0, 10_000), 'the slot is free again');
+  t.ok(await eventually(async () => sample(await scrape(cluster.url), 'iaas_render_queue_depth', '{priority="foreground"}') === 0, 10_000), 'and nothing waits');
+  const after = await getOn(new Agent({ keepAlive: false }), cluster.url, '/leaver_640_480.jpg');
+  t.equal(after.status, 200, 'the next render runs');
+});
