@@ -36,6 +36,7 @@ export function createMetrics(): Metrics {
   const uploads = new client.Counter({ name: 'iaas_uploads_total', help: 'Uploads stored' });
   const uploadBytes = new client.Counter({ name: 'iaas_upload_bytes_total', help: 'Bytes of stored originals' });
   const tokens = new client.Counter({ name: 'iaas_tokens_total', help: 'Upload tokens issued and consumed', labelNames: ['event'] });
+  const dropped = new client.Counter({ name: 'iaas_background_renders_dropped_total', help: 'Background renders dropped because the machine was shedding or the background queue was full' });
   const pools: RenderPool[] = [];
   // Queue depth, slots in use and the wait estimate are the machine's: the primary reports them.
   new client.Gauge({
@@ -77,6 +78,7 @@ export function createMetrics(): Metrics {
         uploadBytes.inc(bytes);
       },
       token: (event) => tokens.inc({ event }),
+      backgroundDropped: () => dropped.inc(),
     },
     request: (route, status) => requests.inc({ route, status: String(status) }),
     watchPool: (pool) => void pools.push(pool),

@@ -23,6 +23,11 @@ export interface ImageService {
   health(): Promise<void>;
   /** Drops what this process remembers of an id (another process deleted it). */
   forget(id: string): void;
+  /**
+   * Renders a variant at the background priority and stores it (see
+   * Variants.renderInBackground): for work done after an answer.
+   */
+  renderInBackground(request: VariantRequest): Promise<'stored' | 'cached' | 'dropped' | 'failed'>;
 }
 
 export function createImageService(deps: ImageDeps): ImageService {
@@ -48,6 +53,10 @@ export function createImageService(deps: ImageDeps): ImageService {
     forget(id) {
       originals.forget(id);
       variants.forgetPrefix(id);
+    },
+    async renderInBackground(request) {
+      const original = await originals.get(request.id);
+      return variants.renderInBackground(original, variants.specFor(request, original));
     },
   };
 }

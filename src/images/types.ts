@@ -11,9 +11,11 @@ export interface ImageEvents {
   render(format: string, fit: string, seconds: number): void;
   upload(bytes: number): void;
   token(event: 'issued' | 'consumed'): void;
+  /** A background render was dropped (the machine sheds, or its queue is full). */
+  backgroundDropped(): void;
 }
 
-export const NO_EVENTS: ImageEvents = { cache() {}, render() {}, upload() {}, token() {} };
+export const NO_EVENTS: ImageEvents = { cache() {}, render() {}, upload() {}, token() {}, backgroundDropped() {} };
 
 export interface ImageDeps {
   config: Config;

@@ -90,6 +90,11 @@ export class Variants {
     return { format: acceptsExplicitly(accept, 'image/webp') ? 'webp' : request.format, vary: true };
   }
 
+  /** The spec of a request as its URL names it (no negotiation), for work done without a client. */
+  specFor(request: VariantRequest, original: OriginalRecord): VariantSpec {
+    return this.specOf(request, request.format, original);
+  }
+
   private specOf(request: VariantRequest, format: UrlFormat, original: OriginalRecord): VariantSpec {
     return {
       id: request.id,
@@ -255,6 +260,42 @@ export class Variants {
     } catch (error) {
       log.warn({ err: error, key }, 'caching a rendered variant failed; it will be rendered again next time');
       return false;
+    }
+  }
+
+  /**
+   * Renders a variant in the background and stores it, at the background
+   * priority: it never takes a slot a foreground render waits for, and it is
+   * dropped (not queued) while the machine sheds or its queue is full. The
+   * one way later features (deferred AVIF, pre-rendering) render ahead of a
+   * request. Resolves with what happened; never rejects.
+   */
+  async renderInBackground(original: OriginalRecord, spec: VariantSpec): Promise<'stored' | 'cached' | 'dropped' | 'failed'> {
+    const key = cacheKey(this.deps.cache, spec);
+    try {
+      if (this.located.has(key) || (await this.deps.store.getVariant(key))) return 'cached';
+      const pixels = spec.width ? outputPixels(original.width, original.height, spec.width, spec.height, spec.fit) : original.width * original.height;
+      const started = performance.now();
+      const outcome = await this.deps.renders.render(
+        () => this.originals.bytes(original),
+        this.renderOptions(spec),
+        { priority: 'background', client: 'background', cost: costClass('render', spec.format, pixels), key, joinable: true },
+        asStoredFailure,
+      );
+      if (outcome.kind === 'joined') return outcome.end.kind === 'stored' ? 'cached' : 'failed';
+      this.events.render(spec.format, spec.fit, (performance.now() - started) / 1000);
+      const stored = await this.store(key, original, outcome.result, new Uint8Array(outcome.result.data));
+      outcome.settle(stored);
+      return stored ? 'stored' : 'failed';
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === 'OVERLOADED') {
+        this.events.backgroundDropped();
+        this.deps.log.info({ key }, 'background render dropped: the machine is shedding or its background queue is full');
+        return 'dropped';
+      }
+      this.deps.log.warn({ err: error, key }, 'background render failed');
+      return 'failed';
     }
   }
 

@@ -339,3 +339,19 @@ t.test('HTTP/1.0 never hangs: answered 505 by the current uWS build, or closed b
   });
   t.ok(answer === '' || answer.startsWith('HTTP/1.1 505'), `the answer: ${JSON.stringify(answer.slice(0, 40)) || 'none, connection closed'}`);
 });
+
+t.test('a background render is stored for the next request, and is dropped rather than queued while the machine sheds', async (t) => {
+  const bg = await serve(t, { 'pool.size': 1, 'pool.queue_limit': 0, 'constraints.max_width': 12_000, 'constraints.max_height': 12_000, blur_sigma: 5 });
+  const id = uid('bg');
+  t.equal((await upload(bg.url, id, await token(bg.url, id), photoJpeg(400, 300, 90, 71))).status, 200);
+  const { parseImageRequest } = await import('../../src/options/parse.js');
+  t.equal(await bg.server.service.renderInBackground(parseImageRequest(`/${id}_200_150.webp`)), 'stored', 'rendered and stored');
+  const hit = await getBytes(`${bg.url}/${id}_200_150.webp`);
+  t.equal(hit.headers.get('x-cache'), 'HIT', 'the next request is a cache hit');
+  t.equal(await bg.server.service.renderInBackground(parseImageRequest(`/${id}_200_150.webp`)), 'cached', 'a second time: already there');
+  // The one slot busy with a slow foreground render, nothing may wait (QUEUE_LIMIT=0): the machine sheds.
+  const slow = getBytes(`${bg.url}/${id}_12000_9000.jpg?blur=true`);
+  t.ok(await eventually(async () => (await bg.server.admitter.stats()).inUse === 1, 5_000, 2), 'the slot is busy');
+  t.equal(await bg.server.service.renderInBackground(parseImageRequest(`/${id}_100_75.png`)), 'dropped', 'a background render is dropped, not queued');
+  await slow;
+});
