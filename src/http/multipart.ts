@@ -91,19 +91,6 @@ export function receiveUpload(exchange: Exchange, body: RequestBody, contentType
       return fail(new ImageError('BAD_REQUEST', 'Expected a multipart/form-data body with a boundary'));
     }
     const active = parser;
-    body.pipe({
-      write(chunk, last) {
-        if (settled) return true;
-        if (body.bytes > limits.maxBytes) {
-          fail(tooLarge(limits.maxBytes));
-          return true;
-        }
-        const accepted = chunk.byteLength === 0 ? true : active.write(chunk);
-        if (last) active.end();
-        else if (!accepted) active.once('drain', () => !settled && body.resume());
-        return accepted;
-      },
-    });
     active.on('file', (name, stream) => {
       fileParts++;
       // Destroying busboy errors the part being read; every part stream gets a handler.
@@ -138,6 +125,20 @@ export function receiveUpload(exchange: Exchange, body: RequestBody, contentType
         settled = true;
         resolve({ file, bytes: body.bytes, cleanup });
       }, writeFailed);
+    });
+    // Last: what arrived while the token was checked is parsed at once, and must find the handlers above.
+    body.pipe({
+      write(chunk, last) {
+        if (settled) return true;
+        if (body.bytes > limits.maxBytes) {
+          fail(tooLarge(limits.maxBytes));
+          return true;
+        }
+        const accepted = chunk.byteLength === 0 ? true : active.write(chunk);
+        if (last) active.end();
+        else if (!accepted) active.once('drain', () => !settled && body.resume());
+        return accepted;
+      },
     });
   });
 }

@@ -617,6 +617,21 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
     t.same([asPng.format, asPng.width, asPng.height, asPng.hasAlpha], ['png', 20, 20, true], 'a PNG variant keeps transparency');
   });
 
+  t.test('accepts an upload whose whole body arrived while its token was being checked', async (t) => {
+    const ts = await extra(t, {});
+    // A slow store: the body is in before the token is known to be good, and must be parsed from what was held.
+    const store = ts.server.store;
+    const consume = store.consumeToken.bind(store);
+    store.consumeToken = async (...args) => {
+      await sleep(200);
+      return consume(...args);
+    };
+    const id = unique('slow');
+    const answer = await uploadImage(ts.url, id, small);
+    t.equal(answer.status, 200, JSON.stringify(answer.body));
+    t.same([(await store.getOriginal(id))?.width, (await store.getOriginal(id))?.height], [320, 240], 'recorded');
+  });
+
   t.test('applies the EXIF orientation of an upload', async (t) => {
     const id = unique('oriented');
     const answer = await uploadImage(main.url, id, orientedJpeg(6));
