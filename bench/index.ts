@@ -4,13 +4,15 @@
  * needs (the service, the Node peer, nginx, s3rver, load generators) is
  * started and stopped here, each on a free port with its own folders.
  *
- *   npm run bench [-- --quick] [-- --save] [-- --only miss,hit] [-- --input PHOTO.jpg]
+ *   npm run bench [-- --quick] [-- --save] [-- --only miss,hit] [-- --input PHOTO.jpg] [-- --corpus DIR]
  *
  * --quick   every scenario for a few seconds, one round (a smoke test, < 2 min);
  *           its JSON goes to bench/results/tmp/ and latest.svg is left alone
  * --save    with --quick or --only: write bench/results/latest.svg anyway
- * --only    run only these scenarios: native, miss, hit, redirect, upload, splits, memory
+ * --only    run only these scenarios: native, sweep, originals, miss, avif-flood, hit, redirect, upload, splits, memory
  * --input   a real photo instead of the synthesized 2725x2225 one (for every scenario)
+ * --corpus  real originals (any format) for the realistic-originals scenario, instead of
+ *           the 12 MP JPEGs and PNG and the 5 MP AVIF generated from the photo
  *
  * A full run writes bench/results/<ISO date>-<git sha>.json and latest.svg.
  * Exit status 1 when a scenario failed to run; a missed target is reported,
@@ -29,7 +31,7 @@ import { Collector } from './lib/rounds.js';
 import { configRecord, estimateSeconds, resolveSettings, SCENARIOS, type ScenarioName } from './lib/settings.js';
 import { renderSvg, renderSweepSvg } from './lib/svg.js';
 import { computeRatios } from './lib/targets.js';
-import type { BenchResult, MemoryResult, SweepResult } from './lib/types.js';
+import type { AvifFloodResult, BenchResult, MemoryResult, OriginalsResult, SweepResult } from './lib/types.js';
 import { runNativeBench, type NativeReport } from './native.js';
 import { Resources, type BenchContext, type Input } from './scenarios/context.js';
 import { runHitScenario } from './scenarios/hit.js';
@@ -38,6 +40,8 @@ import { runMissScenario } from './scenarios/miss.js';
 import { runRedirectScenario } from './scenarios/redirect.js';
 import { runSplitsScenario } from './scenarios/splits.js';
 import { runSweepScenario } from './scenarios/sweep.js';
+import { runAvifFloodScenario } from './scenarios/avif-flood.js';
+import { runOriginalsScenario } from './scenarios/originals.js';
 import { runUploadScenario } from './scenarios/upload.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -68,10 +72,11 @@ async function main(): Promise<number> {
         save: { type: 'boolean', default: false },
         only: { type: 'string', multiple: true },
         input: { type: 'string' },
+        corpus: { type: 'string' },
       },
     }));
   } catch (error) {
-    console.error(`${(error as Error).message}\nusage: npm run bench [-- --quick] [-- --save] [-- --only ${SCENARIOS.join(',')}] [-- --input PHOTO.jpg]`);
+    console.error(`${(error as Error).message}\nusage: npm run bench [-- --quick] [-- --save] [-- --only ${SCENARIOS.join(',')}] [-- --input PHOTO.jpg] [-- --corpus DIR]`);
     return 2;
   }
   let only: ScenarioName[] | null;
@@ -81,7 +86,7 @@ async function main(): Promise<number> {
     console.error((error as Error).message);
     return 2;
   }
-  const settings = resolveSettings({ quick: !!values.quick, save: !!values.save, only });
+  const settings = resolveSettings({ quick: !!values.quick, save: !!values.save, only, corpusDir: values.corpus });
   const selected = SCENARIOS.filter((name) => !settings.only || settings.only.includes(name));
   const progress = new Progress(selected.map((name) => ({ name, estimate: estimateSeconds(name, settings) })));
   progress.note(`iaas bench${settings.quick ? ' --quick' : ''}: ${selected.length} scenarios (${selected.join(', ')}), about ${progress.secondsLeft()} s`);
@@ -115,6 +120,8 @@ async function main(): Promise<number> {
   let splits: BenchResult['splits'];
   let memory: MemoryResult | undefined;
   let sweep: SweepResult | undefined;
+  let avifFlood: AvifFloodResult | undefined;
+  let originals: OriginalsResult | undefined;
   const skipped = new Map<string, string>();
   let failed = 0;
   for (const name of SCENARIOS) {
@@ -136,7 +143,9 @@ async function main(): Promise<number> {
         });
       }
       if (name === 'sweep') sweep = await runSweepScenario(ctx);
+      if (name === 'originals') originals = await runOriginalsScenario(ctx);
       if (name === 'miss') await runMissScenario(ctx);
+      if (name === 'avif-flood') avifFlood = await runAvifFloodScenario(ctx);
       if (name === 'hit') await runHitScenario(ctx);
       if (name === 'redirect') await runRedirectScenario(ctx);
       if (name === 'upload') await runUploadScenario(ctx);
@@ -186,7 +195,18 @@ async function main(): Promise<number> {
     ...(splits ? { splits } : {}),
     ...(memory ? { memory } : {}),
     ...(sweep ? { sweep } : {}),
-    ratios: computeRatios({ measurements, ...(native ? { native } : {}), ...(memory ? { memory } : {}), ...(sweep ? { sweep } : {}), skipped, missing }),
+    ...(avifFlood ? { avifFlood } : {}),
+    ...(originals ? { originals } : {}),
+    ratios: computeRatios({
+      measurements,
+      ...(native ? { native } : {}),
+      ...(memory ? { memory } : {}),
+      ...(sweep ? { sweep } : {}),
+      ...(avifFlood ? { avifFlood } : {}),
+      ...(originals ? { originals } : {}),
+      skipped,
+      missing,
+    }),
     notes: ctx.notes,
     durationSeconds: Math.round(progress.elapsed()),
   };

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { CLIENT_BOUND_PERCENT, type LoadResult } from './lib/types.js';
-import { missPath } from './lib/plan.js';
+import { corpusPath, missPath } from './lib/plan.js';
 
 /** Which paths a job requests. */
 export type PathPlan =
@@ -17,8 +17,10 @@ export type PathPlan =
   | { kind: 'fixed'; path: string }
   /** The miss sequence from `start` on: every request a new size. */
   | { kind: 'miss'; start: number }
-  /** One upload per pre-issued token: POST /{id}.jpg with X-Token and the multipart body. */
-  | { kind: 'upload'; tokens: { id: string; token: string }[]; bodyFile: string; boundary: string };
+  /** The realistic-originals sequence from `start` on, over these originals: every request a new size. */
+  | { kind: 'corpus'; start: number; ids: string[] }
+  /** One upload per pre-issued token: POST /{id}.jpg with X-Token and a multipart body (the files in turn). */
+  | { kind: 'upload'; tokens: { id: string; token: string }[]; bodyFile: string | string[]; boundary: string };
 
 export interface AutocannonJob {
   /** `http://127.0.0.1:<port>`. */
@@ -86,8 +88,13 @@ function requestsFor(plan: PathPlan): { requests: AutocannonRequest[]; cursor: (
       const setupRequest = (request: AutocannonRequest): AutocannonRequest => ({ ...request, method: 'GET', path: missPath(n++) });
       return { requests: [{ setupRequest }], cursor: () => n };
     }
+    case 'corpus': {
+      let n = plan.start;
+      const setupRequest = (request: AutocannonRequest): AutocannonRequest => ({ ...request, method: 'GET', path: corpusPath(n++, plan.ids) });
+      return { requests: [{ setupRequest }], cursor: () => n };
+    }
     case 'upload': {
-      const body = readFileSync(plan.bodyFile);
+      const bodies = (Array.isArray(plan.bodyFile) ? plan.bodyFile : [plan.bodyFile]).map((file) => readFileSync(file));
       let i = 0;
       const setupRequest = (request: AutocannonRequest): AutocannonRequest => {
         // autocannon builds one request per connection beyond the last one sent; those
@@ -98,7 +105,7 @@ function requestsFor(plan: PathPlan): { requests: AutocannonRequest[]; cursor: (
           method: 'POST',
           path: `/${entry.id}.jpg`,
           headers: { 'Content-Type': `multipart/form-data; boundary=${plan.boundary}`, 'X-Token': entry.token },
-          body,
+          body: bodies[(i - 1) % bodies.length] as Buffer,
         };
       };
       return { requests: [{ setupRequest }], cursor: () => i };

@@ -53,6 +53,7 @@ Napi::Value ProbeBody(const Napi::CallbackInfo& info) {
   result.Set("pages", header.pages);
   result.Set("orientation", header.orientation);
   result.Set("hasAlpha", header.hasAlpha);
+  result.Set("interlaced", header.interlaced);
   if (header.jpegQuality > 0) result.Set("jpegQuality", header.jpegQuality);
   return result;
 }
@@ -83,6 +84,7 @@ Napi::Value PrepareOriginalBody(const Napi::CallbackInfo& info) {
   result.Set("format", FormatName(prepared.format));
   result.Set("width", prepared.width);
   result.Set("height", prepared.height);
+  if (prepared.jpegQuality > 0) result.Set("jpegQuality", prepared.jpegQuality);
   return result;
 }
 

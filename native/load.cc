@@ -70,6 +70,9 @@ Header HeaderOf(const Input& input, const VImage& image) {
   header.orientation = vips_image_get_orientation(image.get_image());
   if (header.orientation < 1 || header.orientation > 8) header.orientation = 1;
   header.hasAlpha = image.has_alpha();
+  int interlaced = 0;
+  header.interlaced = vips_image_get_typeof(image.get_image(), "interlaced") != 0 &&
+                      vips_image_get_int(image.get_image(), "interlaced", &interlaced) == 0 && interlaced != 0;
   if (input.format() == Format::Jpeg) header.jpegQuality = EstimateJpegQuality(input.data(), input.length());
   if (header.width <= 0 || header.height <= 0) {
     throw Failure(Code::CorruptImage, "The image header declares no pixels");

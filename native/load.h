@@ -18,6 +18,8 @@ struct Header {
   int pages = 1;  // as the header declares, uncapped
   int orientation = 1;
   bool hasAlpha = false;
+  // A progressive (interlaced) JPEG or PNG: libjpeg cannot shrink those cheaply on load.
+  bool interlaced = false;
   int jpegQuality = -1;  // -1 when not a JPEG or no tables were found
 
   // Width and height as a browser displays the image, after orientation.

@@ -79,6 +79,10 @@ RenderOptions ReadRenderOptions(const Napi::Object& object) {
   options.maxInputPixels = ReadDouble(object, "maxInputPixels");
   options.maxPages = ReadInt(object, "maxPages");
   options.avifEffort = ReadInt(object, "avifEffort");
+  options.sourceWidth = ReadInt(object, "sourceWidth");
+  options.sourceHeight = ReadInt(object, "sourceHeight");
+  options.sourceQuality = ReadInt(object, "sourceQuality");
+  options.workingCopy = ReadBool(object, "workingCopy");
   return options;
 }
 

@@ -153,9 +153,10 @@ RenderResult Render(const Input& input, const RenderOptions& options) {
   VImage image = input.Open(true);
   Header header = HeaderOf(input, image);
   CheckPixels(header, options.maxInputPixels, options.maxPages);
-  Work w{input, options, deadline, header,
-         PlanGeometry(header.OrientedWidth(), header.OrientedHeight(), options.width, options.height, options.fit),
-         image};
+  // A working copy is planned on the original's size: the output matches it to the pixel.
+  int planWidth = options.sourceWidth > 0 ? options.sourceWidth : header.OrientedWidth();
+  int planHeight = options.sourceHeight > 0 ? options.sourceHeight : header.OrientedHeight();
+  Work w{input, options, deadline, header, PlanGeometry(planWidth, planHeight, options.width, options.height, options.fit), image};
 
   ShrinkOnLoad(w);
   ToSrgb(w);
@@ -168,8 +169,8 @@ RenderResult Render(const Input& input, const RenderOptions& options) {
   Flatten(w);
   Canvas(w);
 
-  int quality = options.quality >= 0 ? options.quality : AutoQuality(options.format, header);
-  Encoded data = Save(w.image, EncodeSettings{options.format, quality, options.avifEffort}, deadline);
+  int quality = options.quality >= 0 ? options.quality : AutoQuality(options.format, header, options.sourceQuality);
+  Encoded data = Save(w.image, EncodeSettings{options.format, quality, options.avifEffort, options.workingCopy}, deadline);
   return RenderResult{std::move(data), options.format, w.image.width(), w.image.height()};
 }
 
@@ -243,6 +244,7 @@ PrepareResult PrepareOriginal(const Input& input, const PrepareOptions& options)
 
   PrepareResult result;
   result.format = input.format();
+  result.jpegQuality = header.jpegQuality;
   int width = options.crop ? options.rect.width : header.OrientedWidth();
   int height = options.crop ? options.rect.height : header.OrientedHeight();
   bool tooLarge = options.maxPixels > 0 && double(width) * height > options.maxPixels;

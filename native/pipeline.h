@@ -22,6 +22,14 @@ struct RenderOptions {
   double maxInputPixels = 0;
   int maxPages = 0;
   int avifEffort = 0;
+  // Rendering from a working copy: the original's displayed size (the geometry is
+  // planned on it, so a copy renders to the pixel what the original would), and
+  // what `auto` quality means for it (see AutoQuality). 0 and -1: the input's own.
+  int sourceWidth = 0;
+  int sourceHeight = 0;
+  int sourceQuality = -1;
+  // Encode as a working copy (see EncodeSettings) rather than for delivery.
+  bool workingCopy = false;
 };
 
 struct RenderResult {
@@ -58,6 +66,7 @@ struct PrepareResult {
   Format format = Format::Unknown;
   int width = 0;
   int height = 0;
+  int jpegQuality = -1;  // the upload's estimated JPEG quality, -1 when it is no JPEG
 };
 
 // Checks an upload decodes completely, then applies orientation, crop and the

@@ -25,10 +25,11 @@ const uint8_t* Encoded::data() const {
 
 size_t Encoded::size() const { return blob_ == nullptr ? 0 : reinterpret_cast<VipsArea*>(blob_)->length; }
 
-int AutoQuality(OutFormat format, const Header& source) {
+int AutoQuality(OutFormat format, const Header& source, int sourceQuality) {
+  int jpegQuality = sourceQuality >= 0 ? sourceQuality : (source.format == Format::Jpeg ? source.jpegQuality : 0);
   switch (format) {
     case OutFormat::Jpeg:
-      return source.format == Format::Jpeg && source.jpegQuality > 0 ? source.jpegQuality : 80;
+      return jpegQuality > 0 ? jpegQuality : 80;
     case OutFormat::Webp: return 80;
     case OutFormat::Avif: return 50;
     case OutFormat::Png: return 0;
@@ -42,12 +43,26 @@ VipsBlob* Encode(const VImage& image, const EncodeSettings& settings) {
   int quality = settings.quality;
   switch (settings.format) {
     case OutFormat::Jpeg:
+      if (settings.workingCopy) {
+        return image.jpegsave_buffer(VImage::option()
+                                         ->set("Q", quality)
+                                         ->set("interlace", false)
+                                         ->set("optimize_coding", true)
+                                         ->set("subsample_mode", VIPS_FOREIGN_SUBSAMPLE_OFF)
+                                         ->set("keep", VIPS_FOREIGN_KEEP_NONE));
+      }
       return image.jpegsave_buffer(VImage::option()
                                        ->set("Q", quality)
                                        ->set("interlace", true)
                                        ->set("optimize_coding", true)
                                        ->set("keep", VIPS_FOREIGN_KEEP_NONE));
     case OutFormat::Png:
+      if (settings.workingCopy) {
+        return image.pngsave_buffer(VImage::option()
+                                        ->set("compression", 1)
+                                        ->set("filter", VIPS_FOREIGN_PNG_FILTER_NONE)
+                                        ->set("keep", VIPS_FOREIGN_KEEP_NONE));
+      }
       // sharp's defaults: zlib level 6, no adaptive filtering.
       return image.pngsave_buffer(VImage::option()
                                       ->set("compression", 6)

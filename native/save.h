@@ -33,7 +33,9 @@ class Encoded {
 
 // The quality that `auto` means: a JPEG from a JPEG keeps the source's own
 // quality; otherwise the format's default (JPEG 80, WebP 80, AVIF 50).
-int AutoQuality(OutFormat format, const Header& source);
+// `sourceQuality` speaks for the original when rendering from a working copy:
+// >= 1 its JPEG quality, 0 it was no JPEG, -1 use `source` (the input) itself.
+int AutoQuality(OutFormat format, const Header& source, int sourceQuality = -1);
 
 // How to encode: the format, its quality (ignored for PNG) and the AVIF
 // encoder's effort (0 fastest .. 9 smallest; see the README for its cost).
@@ -41,6 +43,9 @@ struct EncodeSettings {
   OutFormat format;
   int quality;
   int avifEffort;
+  // A working copy, not a delivery: JPEG baseline without chroma subsampling (the
+  // fastest to decode again, nothing visible lost at q95), PNG at zlib level 1.
+  bool workingCopy = false;
 };
 
 // Encodes `image` (8-bit sRGB, with or without alpha). The deadline can kill

@@ -34,8 +34,10 @@ export function createMetrics(): Metrics {
   });
   const cache = new client.Counter({ name: 'iaas_cache_requests_total', help: 'Render cache outcomes: hit, miss, redirect', labelNames: ['outcome'] });
   const uploads = new client.Counter({ name: 'iaas_uploads_total', help: 'Uploads stored' });
-  const uploadBytes = new client.Counter({ name: 'iaas_upload_bytes_total', help: 'Bytes of stored originals' });
+  const uploadBytes = new client.Counter({ name: 'iaas_upload_bytes_total', help: 'Bytes stored by uploads: the originals, and the working copies made of them', labelNames: ['kind'] });
   const tokens = new client.Counter({ name: 'iaas_tokens_total', help: 'Upload tokens issued and consumed', labelNames: ['event'] });
+  const sources = new client.Counter({ name: 'iaas_render_sources_total', help: 'Renders by what they read: the original, or a working copy (copy-1, copy-2)', labelNames: ['source'] });
+  const copies = new client.Counter({ name: 'iaas_working_copies_total', help: 'Originals whose working copies were decided: made, none (not worth it), dropped (under load; made on a later miss), failed', labelNames: ['outcome'] });
   const dropped = new client.Counter({ name: 'iaas_background_renders_dropped_total', help: 'Background renders dropped because the machine was shedding or the background queue was full' });
   const pools: RenderPool[] = [];
   // Queue depth, slots in use and the wait estimate are the machine's: the primary reports them.
@@ -75,10 +77,15 @@ export function createMetrics(): Metrics {
       render: (format, fit, seconds) => renders.observe({ format, fit }, seconds),
       upload: (bytes) => {
         uploads.inc();
-        uploadBytes.inc(bytes);
+        uploadBytes.inc({ kind: 'original' }, bytes);
       },
       token: (event) => tokens.inc({ event }),
       backgroundDropped: () => dropped.inc(),
+      renderSource: (source) => sources.inc({ source }),
+      workingCopies: (outcome, bytes) => {
+        copies.inc({ outcome });
+        if (bytes > 0) uploadBytes.inc({ kind: 'working_copy' }, bytes);
+      },
     },
     request: (route, status) => requests.inc({ route, status: String(status) }),
     watchPool: (pool) => void pools.push(pool),

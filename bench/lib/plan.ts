@@ -57,3 +57,27 @@ export function missPath(n: number, id = PHOTO_ID): string {
 /** A description of the sequence for the result file. */
 export const MISS_SIZES_DESCRIPTION =
   'box (w, h): w = 300 + (n*263 mod 601), h = 1000 + floor(n/601); output w x round(w*2225/2725), 300..900 px wide; every n used once per contender';
+
+/** The fits the realistic-originals scenario takes in turn. */
+export const CORPUS_FITS = ['clip', 'crop', 'cover', 'canvas'] as const;
+const CORPUS_MIN_SIDE = 160;
+const CORPUS_SIDES = 1039; // 160..1198; a prime, so both strides visit every side once per cycle
+
+/**
+ * The n-th request of the realistic-originals scenario: the original
+ * `ids[n mod ids.length]`, a box with both sides from 160 to 1198 px, and the
+ * fits in turn. No (width, height) pair repeats within 1039 x 1039 requests,
+ * so every request is a miss.
+ */
+export function corpusPath(n: number, ids: readonly string[]): string {
+  if (!Number.isInteger(n) || n < 0 || n >= CORPUS_SIDES * CORPUS_SIDES) throw new RangeError(`corpus sequence number out of range: ${n}`);
+  const id = ids[n % ids.length] as string;
+  const width = CORPUS_MIN_SIDE + ((n * 263) % CORPUS_SIDES);
+  const height = CORPUS_MIN_SIDE + ((n * 379 + Math.floor(n / CORPUS_SIDES)) % CORPUS_SIDES);
+  const fit = CORPUS_FITS[Math.floor(n / ids.length) % CORPUS_FITS.length] as string;
+  return `/${id}_${width}_${height}.jpg?${IMAGE_QUERY}&fit=${fit}`;
+}
+
+/** A description of the sequence for the result file. */
+export const CORPUS_SIZES_DESCRIPTION =
+  'original ids[n mod k]; box w = 160 + (n*263 mod 1039), h = 160 + ((n*379 + floor(n/1039)) mod 1039); fit clip, crop, cover, canvas in turn; every n used once per contender';

@@ -10,12 +10,12 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { findNginx, hasImageFilter, nginxVersion } from '../peers/nginx.js';
 import { findWrk, wrkVersion } from './load.js';
-import { MISS_SIZES_DESCRIPTION } from './plan.js';
+import { CORPUS_SIZES_DESCRIPTION, MISS_SIZES_DESCRIPTION } from './plan.js';
 import { SERVICE_ENV } from './service.js';
 import { CLIENT_BOUND_PERCENT, type BenchConfigRecord } from './types.js';
 
 /** Every scenario, in the order they run. */
-export const SCENARIOS = ['native', 'sweep', 'miss', 'hit', 'redirect', 'upload', 'splits', 'memory'] as const;
+export const SCENARIOS = ['native', 'sweep', 'originals', 'miss', 'avif-flood', 'hit', 'redirect', 'upload', 'splits', 'memory'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Split {
@@ -59,6 +59,15 @@ export interface BenchSettings {
   native: { tasks: string[] | undefined; inflights: number[] | undefined; ms: number | undefined };
   /** The miss-path concurrency sweep: levels, rounds per level, seconds per run, and the level that is overload. */
   sweep: { levels: number[]; rounds: number; warmupSeconds: number; durationSeconds: number; overloadAt: number };
+  /** Seconds the ordinary client is measured alone, and again beside the AVIF flood. */
+  avifFlood: { seconds: number };
+  /**
+   * Realistic originals: the mix at `levels` for `rounds`, each source alone
+   * at `sourceLevels` for `sourceRounds`, and `uploads` per upload run.
+   */
+  originals: { levels: number[]; rounds: number; sourceLevels: number[]; sourceRounds: number; warmupSeconds: number; durationSeconds: number; uploads: number };
+  /** --corpus DIR: real originals instead of the ones generated from the photo. */
+  corpusDir: string | undefined;
 }
 
 /** The service's WORKERS and POOL_SIZE defaults, from its own loader (an empty config folder, no env). */
@@ -90,13 +99,16 @@ export function splitName(split: Split): string {
   return `${split.workers}x${split.pool}`;
 }
 
-export function resolveSettings(args: { quick: boolean; save: boolean; only: ScenarioName[] | null }): BenchSettings {
+export function resolveSettings(args: { quick: boolean; save: boolean; only: ScenarioName[] | null; corpusDir?: string | undefined }): BenchSettings {
   const cores = availableParallelism();
   const defaultSplit = serviceDefaults();
   const wrk = findWrk();
   const nginx = findNginx();
   return {
-    ...args,
+    quick: args.quick,
+    save: args.save,
+    only: args.only,
+    corpusDir: args.corpusDir,
     rounds: args.quick ? 1 : 3,
     warmupSeconds: args.quick ? 0.5 : 2,
     durationSeconds: args.quick ? 1 : 20,
@@ -117,6 +129,10 @@ export function resolveSettings(args: { quick: boolean; save: boolean; only: Sce
     sweep: args.quick
       ? { levels: [1, 8, 128], rounds: 1, warmupSeconds: 0.5, durationSeconds: 1, overloadAt: 128 }
       : { levels: [1, 2, 4, 8, 16, 32, 128], rounds: 3, warmupSeconds: 2, durationSeconds: 10, overloadAt: 128 },
+    avifFlood: { seconds: args.quick ? 2 : 20 },
+    originals: args.quick
+      ? { levels: [4], rounds: 1, sourceLevels: [4], sourceRounds: 1, warmupSeconds: 0.5, durationSeconds: 2, uploads: 8 }
+      : { levels: [1, 2, 4, 8, 16, 32, 128], rounds: 3, sourceLevels: [4, 32], sourceRounds: 2, warmupSeconds: 2, durationSeconds: 10, uploads: 32 },
   };
 }
 
@@ -141,8 +157,17 @@ export function estimateSeconds(name: ScenarioName, s: BenchSettings): number {
       return start + s.rounds * (run + 3);
     case 'splits':
       return start + s.splits.length * (1 + s.rounds * run);
+    case 'avif-flood':
+      return start + 2 * s.avifFlood.seconds + 3;
     case 'sweep':
       return start + 2 + s.sweep.levels.length * s.sweep.rounds * 2 * (s.sweep.warmupSeconds + s.sweep.durationSeconds + 0.5);
+    case 'originals': {
+      const o = s.originals;
+      const run = o.warmupSeconds + o.durationSeconds + 0.5;
+      const misses = 2 * run * (o.levels.length * o.rounds + 4 * o.sourceLevels.length * o.sourceRounds);
+      // Generating the corpus, its uploads and copies, and the upload runs (a few uploads a second with copies).
+      return 30 + start + misses + s.rounds * 2 * (o.uploads / 3);
+    }
     case 'memory':
       // Renders at roughly 20 per second on two cores.
       return start + s.memory.total / 20 + 2;
@@ -167,6 +192,7 @@ export function configRecord(s: BenchSettings, input: BenchConfigRecord['input']
     peer: { workers: s.defaultSplit.workers, sharpConcurrency: 1, sharpCache: false },
     floor: { processes: s.defaultSplit.workers, poolSize: s.defaultSplit.pool, inflight: Math.max(1, Math.round(s.connections.miss / s.defaultSplit.workers)) },
     missSizes: MISS_SIZES_DESCRIPTION,
+    corpusSizes: CORPUS_SIZES_DESCRIPTION,
     input,
     clientBoundPercent: CLIENT_BOUND_PERCENT,
   };

@@ -14,7 +14,7 @@
  */
 import type { NativeReport } from '../native.js';
 import { round } from './stats.js';
-import type { ClientName, Measurement, MemoryResult, RatioResult, SweepResult } from './types.js';
+import type { AvifFloodResult, ClientName, Measurement, MemoryResult, OriginalsResult, RatioResult, SweepResult } from './types.js';
 
 /** Limits of the memory check: RSS after 10 000 renders within 10% of RSS after 1 000. */
 export const MEMORY_TOLERANCE = 0.1;
@@ -259,19 +259,100 @@ export function sweepRatios(sweep: SweepResult | undefined, measurements: readon
   return [clean, ratio, p99, overload];
 }
 
+/** The AVIF-flood target: an ordinary client's miss p50 beside the flood within 2x its p50 alone. */
+export function avifFloodRatio(flood: AvifFloodResult | undefined, why?: string): RatioResult {
+  const base = { id: 'avif-flood', label: "ordinary miss p50 beside 4 clients looping on 2048 px AVIFs / alone", target: '<= 2.00', required: 2, lowerBound: false };
+  if (!flood) return { ...base, value: null, status: 'N/A', reason: why ?? 'avif-flood not run' };
+  if (!(flood.aloneP50 > 0) || flood.floodedCount === 0) return { ...base, value: null, status: 'N/A', reason: 'no ordinary miss succeeded' };
+  const value = round(flood.floodedP50 / flood.aloneP50, 3);
+  return {
+    ...base,
+    value,
+    status: value <= 2 && flood.ordinaryFailed === 0 ? 'MET' : 'MISSED',
+    reason: `${flood.floodedP50.toFixed(0)} vs ${flood.aloneP50.toFixed(0)} ms (${flood.floodedCount} and ${flood.aloneCount} misses, ${flood.ordinaryFailed} failed); the flood's answers ${JSON.stringify(flood.floodAnswers)}`,
+  };
+}
+
+/** The realistic-originals mix: iaas at least 2x the Node peer's miss throughput at every level. */
+export const ORIGINALS_REQUIRED = 2;
+/** Uploads with working copies at least half as fast as without. */
+export const ORIGINALS_UPLOAD_REQUIRED = 0.5;
+
+function perLevel(measurements: readonly Measurement[], source: string, levels: readonly number[]): { c: number; value: number }[] {
+  return levels.flatMap((c) => {
+    const mine = find(measurements, `originals-${source}-${c}`, 'iaas', 'autocannon');
+    const theirs = find(measurements, `originals-${source}-${c}`, 'node-peer', 'autocannon');
+    return mine && theirs && theirs.summary.rps > 0 ? [{ c, value: round(mine.summary.rps / theirs.summary.rps, 3) }] : [];
+  });
+}
+
+/** The realistic-originals targets: the mix against the peer (each source reported beside it), and the upload cost of the copies. */
+export function originalsRatios(originals: OriginalsResult | undefined, measurements: readonly Measurement[], why?: string): RatioResult[] {
+  const mixLabel = 'realistic originals: min over levels of iaas miss rps / Node peer (the mix)';
+  const uploadLabel = 'realistic originals: uploads/s with working copies / without';
+  if (!originals) {
+    const reason = why ?? 'originals not run';
+    return [
+      notApplicable('originals-vs-peer', mixLabel, `>= ${ORIGINALS_REQUIRED.toFixed(2)}`, ORIGINALS_REQUIRED, reason),
+      notApplicable('originals-upload', uploadLabel, `>= ${ORIGINALS_UPLOAD_REQUIRED.toFixed(2)}`, ORIGINALS_UPLOAD_REQUIRED, reason),
+    ];
+  }
+  const mix = perLevel(measurements, 'mix', originals.levels);
+  const sources = originals.corpus.map((entry) => `${entry.id} ${perLevel(measurements, entry.id, originals.sourceLevels).map((r) => `${r.c}: ${r.value.toFixed(2)}`).join(', ')}`);
+  const min = mix.length ? Math.min(...mix.map((r) => r.value)) : null;
+  const vsPeer: RatioResult =
+    min === null
+      ? notApplicable('originals-vs-peer', mixLabel, `>= ${ORIGINALS_REQUIRED.toFixed(2)}`, ORIGINALS_REQUIRED, 'no level measured both contenders')
+      : {
+          id: 'originals-vs-peer',
+          label: mixLabel,
+          target: `>= ${ORIGINALS_REQUIRED.toFixed(2)}`,
+          required: ORIGINALS_REQUIRED,
+          value: min,
+          lowerBound: false,
+          client: 'autocannon',
+          status: min >= ORIGINALS_REQUIRED ? 'MET' : 'MISSED',
+          reason: `mix per level ${mix.map((r) => `${r.c}: ${r.value.toFixed(2)}`).join(', ')}; each source alone: ${sources.join('; ')}`,
+        };
+  const withCopies = find(measurements, 'originals-upload', 'copies', 'autocannon');
+  const without = find(measurements, 'originals-upload', 'no-copies', 'autocannon');
+  if (!withCopies || !without || without.summary.rps <= 0) return [vsPeer, notApplicable('originals-upload', uploadLabel, `>= ${ORIGINALS_UPLOAD_REQUIRED.toFixed(2)}`, ORIGINALS_UPLOAD_REQUIRED, 'the upload runs were not measured')];
+  const value = round(withCopies.summary.rps / without.summary.rps, 3);
+  const settled = originals.uploads.copiesSettledSeconds.map((v) => v.toFixed(1)).join(', ');
+  const failures = withCopies.summary.non2xx + withCopies.summary.errors + without.summary.non2xx + without.summary.errors;
+  const upload: RatioResult = {
+    id: 'originals-upload',
+    label: uploadLabel,
+    target: `>= ${ORIGINALS_UPLOAD_REQUIRED.toFixed(2)}`,
+    required: ORIGINALS_UPLOAD_REQUIRED,
+    value,
+    lowerBound: false,
+    client: 'autocannon',
+    status: value >= ORIGINALS_UPLOAD_REQUIRED && failures === 0 ? 'MET' : 'MISSED',
+    reason:
+      `${withCopies.summary.rps.toFixed(2)} vs ${without.summary.rps.toFixed(2)} uploads/s (${originals.uploads.perRun} per run, ${failures} failed); ` +
+      `every copy decided ${settled} s after each run's start; copies by outcome ${JSON.stringify(originals.uploads.outcomes)}`,
+  };
+  return [vsPeer, upload];
+}
+
 /** Every target, in the order of the summary. `skipped` names scenarios that did not run, with why. */
 export function computeRatios(input: {
   measurements: readonly Measurement[];
   native?: NativeReport;
   memory?: MemoryResult;
   sweep?: SweepResult;
+  avifFlood?: AvifFloodResult;
+  originals?: OriginalsResult;
   skipped: ReadonlyMap<string, string>;
   missing: Missing;
 }): RatioResult[] {
   return [
     nativeRatio(input.native, input.skipped.get('native')),
     ...sweepRatios(input.sweep, input.measurements, input.skipped.get('sweep')),
+    ...originalsRatios(input.originals, input.measurements, input.skipped.get('originals')),
     ...HTTP_TARGETS.map((t) => httpRatio(t, input.measurements, input.missing, input.skipped.get(t.scenario.startsWith('hit') ? 'hit' : t.scenario))),
+    avifFloodRatio(input.avifFlood, input.skipped.get('avif-flood')),
     memoryRatio(input.memory, input.skipped.get('memory')),
   ];
 }

@@ -144,6 +144,36 @@ export interface SweepResult {
   probes: Record<number, SweepProbe>;
 }
 
+/** An ordinary client's misses alone and beside clients looping on the most expensive AVIF allowed. */
+export interface AvifFloodResult {
+  flooders: number;
+  aloneP50: number;
+  aloneCount: number;
+  floodedP50: number;
+  floodedP99: number;
+  floodedCount: number;
+  /** Answers other than 200 to the ordinary client. */
+  ordinaryFailed: number;
+  /** The flood's answers by status. */
+  floodAnswers: Record<string, number>;
+  seconds: number;
+}
+
+/** The realistic-originals scenario: what was uploaded, the levels, and the upload runs. */
+export interface OriginalsResult {
+  /** Each original, its size, and the bytes its working copies took (0: none made). */
+  corpus: { id: string; describe: string; width: number; height: number; bytes: number; copyBytes: number }[];
+  levels: number[];
+  sourceLevels: number[];
+  uploads: {
+    perRun: number;
+    /** With copies: seconds from the run's start until every upload's copies were decided. */
+    copiesSettledSeconds: number[];
+    /** With copies: originals by what became of their copies (cumulative over the runs). */
+    outcomes: Record<string, number>;
+  };
+}
+
 /** What `npm run bench` writes to bench/results/<stamp>.json. */
 export interface BenchResult {
   kind: 'http-bench';
@@ -155,6 +185,8 @@ export interface BenchResult {
   splits?: { results: SplitResult[]; winner: string; defaultSplit: string };
   memory?: MemoryResult;
   sweep?: SweepResult;
+  avifFlood?: AvifFloodResult;
+  originals?: OriginalsResult;
   ratios: RatioResult[];
   notes: string[];
   durationSeconds: number;
@@ -181,6 +213,8 @@ export interface BenchConfigRecord {
   /** The floor: `processes` at once, each a pool of `poolSize` threads with `inflight` renders in flight. */
   floor: { processes: number; poolSize: number; inflight: number };
   missSizes: string;
+  /** The requests of the realistic-originals scenario. */
+  corpusSizes: string;
   input: { photo: string; photoBytes: number; uploadBytes: number };
   clientBoundPercent: number;
 }

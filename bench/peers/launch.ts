@@ -1,6 +1,6 @@
 /**
  * Starts the Node peer (node-sharp-cluster.js) as a child process with its
- * own data folder holding the photo as an original, and waits until all its
+ * own data folder holding the photo (and any other originals), and waits until all its
  * workers listen. Runs in the harness; the peer's code runs in the child.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,12 +25,14 @@ export interface RunningPeer {
  * Starts the peer with `workers` processes. It gets the service's extra
  * environment too (MALLOC_ARENA_MAX=2), so memory is compared on equal terms.
  */
-export async function startNodePeer(options: { root: string; workers: number; photo: Uint8Array }): Promise<RunningPeer> {
+export async function startNodePeer(options: { root: string; workers: number; photo: Uint8Array; originals?: { id: string; bytes: Uint8Array }[] }): Promise<RunningPeer> {
   const dir = mkdtempSync(path.join(options.root, 'node-peer-'));
   const dataDir = path.join(dir, 'data');
   mkdirSync(path.join(dataDir, 'originals'), { recursive: true });
   mkdirSync(path.join(dataDir, 'cache'), { recursive: true });
-  writeFileSync(path.join(dataDir, 'originals', `${PHOTO_ID}.jpg`), options.photo);
+  for (const original of [{ id: PHOTO_ID, bytes: options.photo }, ...(options.originals ?? [])]) {
+    writeFileSync(path.join(dataDir, 'originals', original.id), original.bytes);
+  }
   const { process: child, port } = await launch({
     command: process.execPath,
     args: [entry],

@@ -15,7 +15,7 @@ import { ImageError, statusOf } from '../../src/errors.js';
 import { parseImageRequest, type VariantRequest } from '../../src/options/parse.js';
 import { JPEG_QUALITY } from '../lib/plan.js';
 
-/** Where the peer keeps originals (`{id}.jpg`) and rendered variants. */
+/** Where the peer keeps originals (a file named by the id alone: sharp reads any format by its content) and rendered variants. */
 export interface PeerDirs {
   originals: string;
   cache: string;
@@ -81,7 +81,7 @@ export function createPeerHandler(dirs: PeerDirs): (req: IncomingMessage, res: S
         }
         let original: Buffer;
         try {
-          original = await readFile(path.join(dirs.originals, `${request.id}.jpg`));
+          original = await readFile(path.join(dirs.originals, request.id));
         } catch (error) {
           if (isMissing(error)) throw new ImageError('NOT_FOUND', 'No such image');
           throw error;

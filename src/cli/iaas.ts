@@ -9,6 +9,7 @@ import type { Config } from '../config/types.js';
 import { purgeBefore, purgeVariantsOf } from '../images/purge.js';
 import { issueToken } from '../images/tokens.js';
 import { main, migrate } from '../main.js';
+import { backfillWorkingCopies } from './working-copies.js';
 import { cacheStorageFor, storeFor } from '../server.js';
 
 interface Command {
@@ -69,6 +70,23 @@ const COMMANDS: Record<string, Command> = {
       } finally {
         await store.close();
       }
+    },
+  },
+  'working-copies': {
+    usage: [
+      'iaas working-copies [--batch 20] [--pause-ms 0]',
+      '  Makes the working copies of every original that has none decided yet (uploaded before',
+      '  working copies existed), a batch at a time; the service also makes them on a first miss.',
+    ].join('\n'),
+    options: {
+      batch: { type: 'string', default: '20' },
+      'pause-ms': { type: 'string', default: '0' },
+    },
+    run: async (values) => {
+      const batch = positiveInteger(values.batch, '--batch');
+      const pauseMs = positiveInteger(values['pause-ms'], '--pause-ms', 0);
+      const counts = await backfillWorkingCopies(readConfig(), { batch, pauseMs, onBatch: (line) => console.log(line) });
+      console.log(`working copies: ${Object.entries(counts).map(([outcome, n]) => `${n} ${outcome}`).join(', ') || 'nothing to do'}`);
     },
   },
   token: {

@@ -170,6 +170,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     },
     avif: { maxPixels: Math.round(get<number>('avif.max_megapixels') * 1_000_000), effort: get('avif.effort') },
     originals: { keepMetadata: get('originals.keep_metadata'), cacheBytes: get<number>('originals.cache_mb') * 1024 * 1024 },
+    workingCopy: { enabled: get('working_copy.enabled'), maxSide: get<number | undefined>('working_copy.max_side') },
     clientIpHeader: get<string | undefined>('client_ip_header')?.toLowerCase(),
     maxUploadBytes: get('max_upload_bytes'),
     log: { debug: get('log.debug'), info: get('log.info'), warn: get('log.warn'), error: get('log.error') },

@@ -54,6 +54,8 @@ export interface Config {
   readonly constraints: Readonly<{ maxWidth: number; maxHeight: number; maxInputPixels: number; maxOnDiskPixels: number; maxPages: number }>;
   readonly avif: Readonly<{ maxPixels: number; effort: number }>;
   readonly originals: Readonly<{ keepMetadata: boolean; cacheBytes: number }>;
+  /** maxSide undefined: as the constraints need. */
+  readonly workingCopy: Readonly<{ enabled: boolean; maxSide: number | undefined }>;
   /** The request header naming the client address behind a proxy; undefined = the socket address. */
   readonly clientIpHeader: string | undefined;
   readonly maxUploadBytes: number;

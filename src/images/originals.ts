@@ -8,7 +8,7 @@
 import { LRUCache } from 'lru-cache';
 import { ImageError } from '../errors.js';
 import type { ObjectStorage } from '../storage/types.js';
-import type { OriginalRecord, Store } from '../store/types.js';
+import type { OriginalRecord, Store, WorkingCopy } from '../store/types.js';
 
 /** How long a process trusts its memory of an original or a cache location. */
 export const LRU_TTL_MS = 60_000;
@@ -17,7 +17,8 @@ export const LRU_TTL_MS = 60_000;
  * Copies `data` into memory shared with the render threads: the pool then
  * hands it to a thread without a copy, and the cached bytes never change.
  */
-function shared(data: Uint8Array): Uint8Array {
+/** A copy of `data` in a SharedArrayBuffer: several pool tasks can read it without one detaching it. */
+export function shared(data: Uint8Array): Uint8Array {
   const copy = new Uint8Array(new SharedArrayBuffer(data.byteLength));
   copy.set(data);
   return copy;
@@ -70,6 +71,18 @@ export class Originals {
     return kept;
   }
 
+  /** The bytes of a working copy (from memory when read lately); NOT_FOUND when it is gone. */
+  async copyBytes(copy: WorkingCopy): Promise<Uint8Array> {
+    const cached = this.bytesLru?.get(copy.storageKey);
+    if (cached) return cached;
+    const data = await this.storage.get(copy.storageKey);
+    if (!data) throw new ImageError('NOT_FOUND', `The working copy ${copy.storageKey} is gone`);
+    if (!this.bytesLru) return data;
+    const kept = shared(data);
+    this.bytesLru.set(copy.storageKey, kept);
+    return kept;
+  }
+
   remember(record: OriginalRecord): void {
     this.lru.set(record.id, record);
   }
@@ -78,5 +91,6 @@ export class Originals {
     const record = this.lru.get(id);
     this.lru.delete(id);
     if (record) this.bytesLru?.delete(record.storageKey);
+    for (const copy of record?.copies ?? []) this.bytesLru?.delete(copy.storageKey);
   }
 }

@@ -6,6 +6,7 @@ import { ImageError } from '../errors.js';
 import { secretsEqual } from './tokens.js';
 import type { ImageDeps } from './types.js';
 import type { Originals } from './originals.js';
+import { copyKey } from './working-copies.js';
 
 /** DELETE /{id}: authorised by the configured secret, sent as X-Secret. */
 export async function deleteImage(deps: ImageDeps, originals: Originals, id: string, secret: string): Promise<{ variants: number }> {
@@ -17,7 +18,8 @@ export async function deleteImage(deps: ImageDeps, originals: Originals, id: str
   if (!deleted && !record) throw new ImageError('NOT_FOUND', `No image with id ${id}`);
   // Index rows are gone first: a crash now leaves only orphan objects, never a row pointing at nothing.
   await deps.cache.delete(variantKeys);
-  if (record) await deps.originals.delete([record.storageKey]);
+  // The working copies go with their original (recorded or not, by their key).
+  if (record) await deps.originals.delete([record.storageKey, ...(record.copies ?? []).map((copy) => copy.storageKey), copyKey(record.storageKey, 1), copyKey(record.storageKey, 2)]);
   originals.forget(id);
   return { variants: variantKeys.length };
 }

@@ -27,6 +27,8 @@ export interface RenderJob {
   joinable?: boolean;
   /** The client went away: a job still waiting gives up. */
   signal?: AbortSignal;
+  /** False: a failure is not put in the negative cache (a render from a working copy that may be broken). */
+  remember?: boolean;
 }
 
 /** A render that ran here; `settle` tells those who joined that its result is stored (or not). */
@@ -86,8 +88,34 @@ export class Renders {
       return { kind: 'rendered', result, settle: (stored) => ticket.settle(stored) };
     } catch (error) {
       const coded = mapError ? mapError(toImageError(error)) : toImageError(error);
-      ticket.release({ ms: performance.now() - started, error: { code: coded.code, remember: REMEMBERED.has(coded.code) } });
+      ticket.release({ ms: performance.now() - started, error: { code: coded.code, remember: job.remember !== false && REMEMBERED.has(coded.code) } });
       throw coded;
+    }
+  }
+
+  /**
+   * Runs `work` on the pool under one background slot (for work that is not
+   * one render, such as making working copies). `key` makes it once per
+   * machine: 'joined' when another process is doing it. Refused while the
+   * machine sheds: throws OVERLOADED.
+   */
+  async runInBackground<T>(job: { cost: string; key: string }, work: (pool: RenderPool) => Promise<T>): Promise<T | 'joined'> {
+    const admission = await this.admitter.admit({ priority: 'background', client: 'background', cost: job.cost, key: job.key, joinable: true });
+    if (admission.kind === 'refused') throw refusal(admission.retryAfterMs, admission.reason);
+    if (admission.kind === 'joined') {
+      await admission.end;
+      return 'joined';
+    }
+    if (admission.kind === 'failed') throw remembered(admission.code);
+    const started = performance.now();
+    try {
+      const result = await work(this.pool);
+      admission.ticket.release({ ms: performance.now() - started });
+      admission.ticket.settle(true);
+      return result;
+    } catch (error) {
+      admission.ticket.release({ ms: performance.now() - started, error: { code: toImageError(error).code, remember: false } });
+      throw error;
     }
   }
 

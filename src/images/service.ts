@@ -9,6 +9,7 @@ import { issueToken } from './tokens.js';
 import type { ImageDeps, ImageReply, RequestContext } from './types.js';
 import { upload, type UploadInput, type UploadResult } from './upload.js';
 import { Variants } from './variants.js';
+import { WorkingCopies } from './working-copies.js';
 
 export interface ImageService {
   /** GET/HEAD of an image URL. */
@@ -28,11 +29,26 @@ export interface ImageService {
    * Variants.renderInBackground): for work done after an answer.
    */
   renderInBackground(request: VariantRequest): Promise<'stored' | 'cached' | 'dropped' | 'failed'>;
+  /** Makes the working copies of an original whose copies are not decided yet (see WorkingCopies.make). */
+  makeWorkingCopies(id: string): Promise<'made' | 'none' | 'decided' | 'busy' | 'dropped' | 'failed'>;
 }
 
 export function createImageService(deps: ImageDeps): ImageService {
   const originals = new Originals(deps.store, deps.originals, deps.config.lruEntries, deps.config.originals.cacheBytes);
-  const variants = new Variants(deps, originals);
+  const { constraints, pool, workingCopy } = deps.config;
+  const copies = new WorkingCopies(
+    {
+      enabled: workingCopy.enabled,
+      maxSide: workingCopy.maxSide,
+      maxWidth: constraints.maxWidth,
+      maxHeight: constraints.maxHeight,
+      maxInputPixels: constraints.maxInputPixels,
+      maxPages: constraints.maxPages,
+      timeoutMs: pool.timeoutMs,
+    },
+    { store: deps.store, storage: deps.originals, renders: deps.renders, originals, log: deps.log, ...(deps.events ? { events: deps.events } : {}) },
+  );
+  const variants = new Variants(deps, originals, copies);
   const tokenDeps = {
     store: deps.store,
     secret: deps.config.secret,
@@ -43,7 +59,13 @@ export function createImageService(deps: ImageDeps): ImageService {
   return {
     get: (request, context) => variants.get(request, context),
     issueToken: (body) => issueToken(tokenDeps, body),
-    upload: (input) => upload(deps, originals, input),
+    async upload(input) {
+      const result = await upload(deps, originals, input);
+      // After the 200, never before it: the copies are made in the background.
+      void originals.get(result.id).then((record) => copies.make(record), () => undefined);
+      return result;
+    },
+    makeWorkingCopies: async (id) => copies.make(await originals.get(id)),
     async delete(id, secret) {
       const result = await deleteImage(deps, originals, id, secret);
       variants.forgetPrefix(id);

@@ -13,9 +13,13 @@ export interface ImageEvents {
   token(event: 'issued' | 'consumed'): void;
   /** A background render was dropped (the machine sheds, or its queue is full). */
   backgroundDropped(): void;
+  /** What a render read: the original, or the working copy of a level. */
+  renderSource(source: 'original' | `copy-${number}`): void;
+  /** The copies of an original were decided: made (with their bytes), none needed, dropped under load, or failed. */
+  workingCopies(outcome: 'made' | 'none' | 'dropped' | 'failed', bytes: number): void;
 }
 
-export const NO_EVENTS: ImageEvents = { cache() {}, render() {}, upload() {}, token() {}, backgroundDropped() {} };
+export const NO_EVENTS: ImageEvents = { cache() {}, render() {}, upload() {}, token() {}, backgroundDropped() {}, renderSource() {}, workingCopies() {} };
 
 export interface ImageDeps {
   config: Config;

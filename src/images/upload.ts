@@ -78,6 +78,9 @@ export async function upload(deps: ImageDeps, originals: Originals, input: Uploa
       storageKey: key,
       uploadedAt: now,
       generation,
+      jpegQuality: prepared.format === 'jpeg' ? prepared.jpegQuality : null,
+      // Not decided yet: made in the background once the upload is acknowledged.
+      copies: null,
     };
     await deps.store.insertOriginal(record);
     recorded = true;

@@ -9,11 +9,12 @@ import type { UrlFormat } from '../options/grammar.js';
 import type { VariantRequest } from '../options/parse.js';
 import type { RenderOptions } from '../render/options.js';
 import type { RenderResult } from '../render/engine.js';
-import type { OriginalRecord } from '../store/types.js';
+import type { OriginalRecord, WorkingCopy } from '../store/types.js';
 import { boundsRedirect, outputPixels } from './bounds.js';
 import { cacheKey, contentTypeOf, type VariantSpec } from './keys.js';
 import { LRU_TTL_MS, type Originals } from './originals.js';
-import { costClass } from './renders.js';
+import { costClass, type Joined, type RenderJob, type Rendered } from './renders.js';
+import { chooseCopy, isBrokenCopy, neededScale, type WorkingCopies } from './working-copies.js';
 import { SingleFlight } from './single-flight.js';
 import { NO_EVENTS, type Headers, type ImageDeps, type ImageReply, type RequestContext } from './types.js';
 
@@ -45,6 +46,7 @@ export class Variants {
   constructor(
     private readonly deps: ImageDeps,
     private readonly originals: Originals,
+    private readonly copies: WorkingCopies,
   ) {
     this.located = new LRUCache({ max: Math.max(1, deps.config.lruEntries), ttl: LRU_TTL_MS });
   }
@@ -157,10 +159,11 @@ export class Variants {
     return { type: 'bytes', data, contentType, headers: hitHeaders };
   }
 
-  /** Options for the pool, from the spec and the configured limits. */
-  private renderOptions(spec: VariantSpec): RenderOptions {
+  /** Options for the pool, from the spec and the configured limits; `from` a working copy, planned on the original's size. */
+  private renderOptions(spec: VariantSpec, original?: OriginalRecord, from?: WorkingCopy): RenderOptions {
     const { constraints, pool, avif } = this.deps.config;
     return {
+      ...(from && original ? { source: { width: original.width, height: original.height, jpegQuality: original.format === 'jpeg' ? original.jpegQuality : null } } : {}),
       ...(spec.width ? { width: spec.width, height: spec.height } : {}),
       fit: spec.fit,
       format: spec.format,
@@ -186,18 +189,43 @@ export class Variants {
     };
     const work = async (): Promise<MissOutcome> => {
       const started = performance.now();
-      const outcome = await this.deps.renders.render(() => this.originals.bytes(original), this.renderOptions(spec), job, asStoredFailure);
+      const outcome = await this.renderFromBest(original, spec, job);
       if (outcome.kind === 'joined') {
         if (outcome.end.kind === 'failed') throw new ImageError(outcome.end.code, `The render failed (${outcome.end.code})`);
         // Stored by the process that rendered it: a hit now. Not stored: render here after all.
         if (outcome.end.kind === 'stored') return { kind: 'cached' };
-        const again = await this.deps.renders.render(() => this.originals.bytes(original), this.renderOptions(spec), { ...job, joinable: false }, asStoredFailure);
+        const again = await this.renderFromBest(original, spec, { ...job, joinable: false });
         if (again.kind !== 'rendered') throw new ImageError('INTERNAL', 'An unjoinable render was joined');
         return this.rendered(original, spec, key, again.result, fresh, again.settle, started);
       }
       return this.rendered(original, spec, key, outcome.result, fresh, outcome.settle, started);
     };
     return fresh ? work() : this.flights.run(key, work).promise;
+  }
+
+  /**
+   * Renders from the smallest working copy with enough pixels, else from the
+   * original. A copy that is gone or does not decode is made again, and this
+   * render reads the original instead.
+   */
+  private async renderFromBest(original: OriginalRecord, spec: VariantSpec, job: RenderJob): Promise<Rendered | Joined> {
+    const copy = chooseCopy(original, neededScale(original.width, original.height, spec.width, spec.height, spec.fit));
+    if (copy) {
+      try {
+        const outcome = await this.deps.renders.render(() => this.originals.copyBytes(copy), this.renderOptions(spec, original, copy), { ...job, remember: false });
+        this.events.renderSource(`copy-${copy.level}`);
+        return outcome;
+      } catch (error) {
+        if (!isBrokenCopy(error)) throw error;
+        void this.copies.remake(original, error);
+        job = { ...job, joinable: false };
+      }
+    }
+    const outcome = await this.deps.renders.render(() => this.originals.bytes(original), this.renderOptions(spec), job, asStoredFailure);
+    this.events.renderSource('original');
+    // An original whose copies were never made (uploaded before them): make them now, after this render.
+    if (original.copies === null && this.copies.enabled) void this.copies.make(original);
+    return outcome;
   }
 
   private rendered(original: OriginalRecord, spec: VariantSpec, key: string, result: RenderResult, fresh: boolean, settle: (stored: boolean) => void, started: number): MissOutcome {
@@ -276,12 +304,7 @@ export class Variants {
       if (this.located.has(key) || (await this.deps.store.getVariant(key))) return 'cached';
       const pixels = spec.width ? outputPixels(original.width, original.height, spec.width, spec.height, spec.fit) : original.width * original.height;
       const started = performance.now();
-      const outcome = await this.deps.renders.render(
-        () => this.originals.bytes(original),
-        this.renderOptions(spec),
-        { priority: 'background', client: 'background', cost: costClass('render', spec.format, pixels), key, joinable: true },
-        asStoredFailure,
-      );
+      const outcome = await this.renderFromBest(original, spec, { priority: 'background', client: 'background', cost: costClass('render', spec.format, pixels), key, joinable: true });
       if (outcome.kind === 'joined') return outcome.end.kind === 'stored' ? 'cached' : 'failed';
       this.events.render(spec.format, spec.fit, (performance.now() - started) / 1000);
       const stored = await this.store(key, original, outcome.result, new Uint8Array(outcome.result.data));

@@ -25,6 +25,8 @@ export interface PreparedOriginal {
   /** Displayed size of the stored original. */
   width: number;
   height: number;
+  /** The upload's estimated JPEG quality (what `auto` keeps); null when it is no JPEG. */
+  jpegQuality: number | null;
 }
 
 function checkInput(input: unknown): Uint8Array {
@@ -79,5 +81,6 @@ export function prepareOriginal(input: Uint8Array, options: PrepareOptions): Pre
     format: result.format,
     width: result.width,
     height: result.height,
+    jpegQuality: result.jpegQuality ?? null,
   };
 }

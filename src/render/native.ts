@@ -27,6 +27,8 @@ export interface ProbeResult {
   /** EXIF orientation 1..8. */
   orientation: number;
   hasAlpha: boolean;
+  /** A progressive JPEG or interlaced PNG (slow to shrink on load). */
+  interlaced: boolean;
   /** The IJG quality the JPEG was saved at, estimated from its tables. */
   jpegQuality?: number;
 }
@@ -47,6 +49,13 @@ export interface NativeRenderOptions {
   maxPages: number;
   /** AVIF encoder effort, 0 (fastest) .. 9. */
   avifEffort: number;
+  /** The original's displayed size when the input is a working copy; 0: the input's own. */
+  sourceWidth: number;
+  sourceHeight: number;
+  /** What `auto` quality keeps for a working copy: >= 1 the original's JPEG quality, 0 it was no JPEG, -1 the input's own. */
+  sourceQuality: number;
+  /** Encode as a working copy. */
+  workingCopy: boolean;
 }
 
 export interface NativeRenderResult {
@@ -72,6 +81,8 @@ export interface NativePrepareResult {
   format: InputFormat;
   width: number;
   height: number;
+  /** The upload's estimated JPEG quality, when it is a JPEG. */
+  jpegQuality?: number;
 }
 
 /** The memory and files libvips tracks, for metrics. */

@@ -47,6 +47,14 @@ export interface RenderOptions {
   maxPages?: number;
   /** AVIF encoder effort 0 (fastest, the default) .. 9 (smallest). */
   avifEffort?: number;
+  /**
+   * The input is a working copy of an original: the original's displayed size
+   * (the geometry is planned on it, so the output matches the original's to
+   * the pixel) and its JPEG quality (what `auto` keeps; null: it was no JPEG).
+   */
+  source?: { width: number; height: number; jpegQuality: number | null };
+  /** Encode as a working copy: JPEG baseline without chroma subsampling, PNG at zlib level 1. */
+  workingCopy?: boolean;
 }
 
 /** Options for `prepareOriginal`. */
@@ -156,7 +164,21 @@ export function normalizeRenderOptions(options: unknown): NativeRenderOptions {
     maxInputPixels: positiveNumber(bag, 'maxInputPixels', DEFAULT_MAX_INPUT_PIXELS),
     maxPages: optionalInteger(bag, 'maxPages', 1, 1_000_000) ?? DEFAULT_MAX_PAGES,
     avifEffort: optionalInteger(bag, 'avifEffort', 0, 9) ?? 0,
+    ...parseSource(bag.source),
+    workingCopy: optionalBoolean(bag, 'workingCopy') ?? false,
   };
+}
+
+/** The native fields of `source`: 0 and -1 mean "the input's own". */
+function parseSource(value: unknown): { sourceWidth: number; sourceHeight: number; sourceQuality: number } {
+  if (value === undefined) return { sourceWidth: 0, sourceHeight: 0, sourceQuality: -1 };
+  const bag = asBag(value, 'source');
+  const sourceWidth = optionalInteger(bag, 'width', 1, 1_000_000, 'source.width');
+  const sourceHeight = optionalInteger(bag, 'height', 1, 1_000_000, 'source.height');
+  if (sourceWidth === undefined || sourceHeight === undefined) throw badOption('a width and a height', 'source', value);
+  const quality = bag.jpegQuality;
+  if (quality !== null && (!isInteger(quality) || quality < 1 || quality > 100)) throw badOption('an integer between 1 and 100, or null', 'source.jpegQuality', quality);
+  return { sourceWidth, sourceHeight, sourceQuality: quality === null ? 0 : quality };
 }
 
 /**

@@ -9,7 +9,7 @@ import type { Store } from './types.js';
 export type { PostgresStoreOptions } from './postgres.js';
 export { createSqliteStore } from './sqlite.js';
 export type { SqliteStoreOptions } from './sqlite.js';
-export type { IssueResult, OriginalRecord, Store, VariantRecord } from './types.js';
+export type { IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
 
 /** Options of {@link createStore}, as they come from configuration. */
 export interface StoreOptions {
@@ -60,6 +60,8 @@ export function lazyStore(kind: Store['kind'], load: () => Promise<Store>): Stor
     ping: async () => (await get()).ping(),
     getOriginal: async (id) => (await get()).getOriginal(id),
     insertOriginal: async (record) => (await get()).insertOriginal(record),
+    setCopies: async (id, generation, copies, jpegQuality) => (await get()).setCopies(id, generation, copies, jpegQuality),
+    originalsWithoutCopies: async (limit) => (await get()).originalsWithoutCopies(limit),
     deleteOriginal: async (id) => (await get()).deleteOriginal(id),
     issueToken: async (id, digest, expiresAt, now) => (await get()).issueToken(id, digest, expiresAt, now),
     consumeToken: async (id, digest, now) => (await get()).consumeToken(id, digest, now),

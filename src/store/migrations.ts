@@ -107,6 +107,15 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: `ALTER TABLE originals ADD COLUMN generation TEXT NOT NULL DEFAULT '';`,
     postgres: `ALTER TABLE originals ADD COLUMN generation text NOT NULL DEFAULT '';`,
   },
+  {
+    version: 4,
+    name: 'working copies of each original (JSON, NULL until decided) and its JPEG quality',
+    // Originals from before get NULL: their copies are made on their first miss, or by `iaas working-copies`.
+    sqlite: `ALTER TABLE originals ADD COLUMN copies TEXT;
+             ALTER TABLE originals ADD COLUMN jpeg_quality INTEGER;`,
+    postgres: `ALTER TABLE originals ADD COLUMN copies text;
+               ALTER TABLE originals ADD COLUMN jpeg_quality integer;`,
+  },
 ];
 
 /**

@@ -8,9 +8,10 @@
  * one of many concurrent callers see `used = false`.
  */
 import pg from 'pg';
+import { copiesFromText, copiesToText } from './copies.js';
 import { closedError, storeError } from './errors.js';
 import { migratePostgres, quoteIdentifier, TOKEN_LEASE_MS } from './migrations.js';
-import type { IssueResult, OriginalRecord, Store, VariantRecord } from './types.js';
+import type { IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
 
 /** Options of {@link createPostgresStore}. Fields of `connectionString` win over the separate fields. */
 export interface PostgresStoreOptions {
@@ -48,6 +49,8 @@ interface OriginalRow {
   storage_key: string;
   uploaded_at: Date;
   generation: string;
+  copies: string | null;
+  jpeg_quality: number | null;
 }
 
 interface VariantRow {
@@ -105,6 +108,8 @@ function toOriginal(row: OriginalRow): OriginalRecord {
     storageKey: row.storage_key,
     uploadedAt: row.uploaded_at,
     generation: row.generation,
+    jpegQuality: row.jpeg_quality,
+    copies: copiesFromText(row.copies),
   };
 }
 
@@ -189,10 +194,24 @@ class PostgresStore implements Store {
 
   async insertOriginal(record: OriginalRecord): Promise<void> {
     await this.#query(
-      `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [record.id, record.format, record.width, record.height, record.bytes, record.storageKey, record.uploadedAt, record.generation],
+      `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation, jpeg_quality, copies)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [record.id, record.format, record.width, record.height, record.bytes, record.storageKey, record.uploadedAt, record.generation, record.jpegQuality, copiesToText(record.copies)],
     );
+  }
+
+  async setCopies(id: string, generation: string, copies: WorkingCopy[] | null, jpegQuality: number | null): Promise<boolean> {
+    const result = await this.#query('UPDATE originals SET copies = $3, jpeg_quality = $4 WHERE id = $1 AND generation = $2', [id, generation, copiesToText(copies), jpegQuality]);
+    return result.rowCount === 1;
+  }
+
+  async originalsWithoutCopies(limit: number): Promise<{ id: string; generation: string }[]> {
+    if (!(limit >= 1)) return [];
+    const { rows } = await this.#query<{ id: string; generation: string }>(
+      'SELECT id, generation FROM originals WHERE copies IS NULL ORDER BY uploaded_at, id COLLATE "C" LIMIT $1',
+      [Math.floor(limit)],
+    );
+    return rows;
   }
 
   deleteOriginal(id: string): Promise<{ deleted: boolean; variantKeys: string[] }> {

@@ -10,9 +10,10 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { copiesFromText, copiesToText } from './copies.js';
 import { closedError, storeError } from './errors.js';
 import { migrateSqlite, TOKEN_LEASE_MS } from './migrations.js';
-import type { IssueResult, OriginalRecord, Store, VariantRecord } from './types.js';
+import type { IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -32,6 +33,8 @@ interface OriginalRow {
   storage_key: string;
   uploaded_at: string;
   generation: string;
+  copies: string | null;
+  jpeg_quality: number | null;
 }
 
 interface VariantRow {
@@ -96,6 +99,8 @@ function toOriginal(row: OriginalRow): OriginalRecord {
     storageKey: row.storage_key,
     uploadedAt: new Date(row.uploaded_at),
     generation: row.generation,
+    jpegQuality: row.jpeg_quality,
+    copies: copiesFromText(row.copies),
   };
 }
 
@@ -163,8 +168,8 @@ class SqliteStore implements Store {
   async insertOriginal(record: OriginalRecord): Promise<void> {
     await this.#run(() =>
       this.#prepare(
-        `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation, jpeg_quality, copies)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         record.id,
         record.format,
@@ -174,8 +179,28 @@ class SqliteStore implements Store {
         record.storageKey,
         toIso(record.uploadedAt),
         record.generation,
+        record.jpegQuality,
+        copiesToText(record.copies),
       ),
     );
+  }
+
+  setCopies(id: string, generation: string, copies: WorkingCopy[] | null, jpegQuality: number | null): Promise<boolean> {
+    return this.#run(
+      () =>
+        this.#prepare('UPDATE originals SET copies = ?, jpeg_quality = ? WHERE id = ? AND generation = ?').run(copiesToText(copies), jpegQuality, id, generation)
+          .changes === 1,
+    );
+  }
+
+  originalsWithoutCopies(limit: number): Promise<{ id: string; generation: string }[]> {
+    return this.#run(() => {
+      if (!(limit >= 1)) return [];
+      return this.#prepare('SELECT id, generation FROM originals WHERE copies IS NULL ORDER BY uploaded_at, id LIMIT ?').all(Math.floor(limit)) as {
+        id: string;
+        generation: string;
+      }[];
+    });
   }
 
   deleteOriginal(id: string): Promise<{ deleted: boolean; variantKeys: string[] }> {

@@ -26,6 +26,29 @@ export interface OriginalRecord {
    * an earlier upload of the id is ever served for a later one.
    */
   generation: string;
+  /** The estimated JPEG quality of the upload (what `auto` keeps); null when it is no JPEG, or unknown. */
+  jpegQuality: number | null;
+  /**
+   * The working copies made of it, smallest last; [] when none would help;
+   * null when not decided yet (an original from before working copies, or
+   * whose copies are still being made).
+   */
+  copies: WorkingCopy[] | null;
+}
+
+/**
+ * A copy of an original that decodes fast (upright, sRGB, no metadata), which
+ * renders read instead of the original when it has enough pixels.
+ */
+export interface WorkingCopy {
+  /** 1 covers every in-bounds request of any fit; each next level has half the sides. */
+  level: number;
+  width: number;
+  height: number;
+  /** Baseline JPEG q95 without chroma subsampling, or PNG for images with alpha. */
+  format: 'jpeg' | 'png';
+  bytes: number;
+  storageKey: string;
 }
 
 /** One rendered variant in the render cache. */
@@ -56,6 +79,13 @@ export interface Store {
   getOriginal(id: string): Promise<OriginalRecord | null>;
   /** Records an original. Replaces nothing: a second insert of the same id throws. */
   insertOriginal(record: OriginalRecord): Promise<void>;
+  /**
+   * Records the working copies (and the JPEG quality) of an original, only
+   * while it exists with `generation`. Resolves false when it is gone or replaced.
+   */
+  setCopies(id: string, generation: string, copies: WorkingCopy[] | null, jpegQuality: number | null): Promise<boolean>;
+  /** Ids and generations of up to `limit` originals whose copies are not decided yet, oldest first. */
+  originalsWithoutCopies(limit: number): Promise<{ id: string; generation: string }[]>;
   /** Removes the original's row, its tokens and its variants' rows. Returns the variant keys removed. */
   deleteOriginal(id: string): Promise<{ deleted: boolean; variantKeys: string[] }>;
 

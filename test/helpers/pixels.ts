@@ -43,3 +43,23 @@ export function meanDifference(a: Decoded, b: Decoded): number {
   }
   return count ? sum / count : 0;
 }
+
+/** Peak signal-to-noise ratio of two same-size decoded images over their colour channels, in dB (Infinity when equal). */
+export function psnr(a: Decoded, b: Decoded): number {
+  if (a.width !== b.width || a.height !== b.height) throw new Error(`psnr of ${a.width}x${a.height} and ${b.width}x${b.height}`);
+  let sum = 0;
+  let count = 0;
+  for (let y = 0; y < a.height; y++) {
+    for (let x = 0; x < a.width; x++) {
+      const pa = a.at(x, y);
+      const pb = b.at(x, y);
+      for (let c = 0; c < Math.min(3, pa.length, pb.length); c++) {
+        const d = (pa[c] ?? 0) - (pb[c] ?? 0);
+        sum += d * d;
+        count++;
+      }
+    }
+  }
+  const mse = sum / count;
+  return mse === 0 ? Number.POSITIVE_INFINITY : 10 * Math.log10((255 * 255) / mse);
+}

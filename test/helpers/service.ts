@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
-import { startServer, storeFor, type Server } from '../../src/server.js';
+import { startServer, storeFor, type Server, type ServerOptions } from '../../src/server.js';
 
 /** An in-process server and what a test needs to look behind it. */
 export interface TestServer {
@@ -122,7 +122,7 @@ export function unique(prefix: string): string {
  * environment; data lives in a fresh temp folder. The schema is migrated
  * first, as the cluster's primary does before forking.
  */
-export async function startTestServer(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<TestServer> {
+export async function startTestServer(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, options: ServerOptions = {}): Promise<TestServer> {
   const temp = await tempFolders('iaas-api-', 'iaas-api-config-');
   const [dataDir = '', configDir = ''] = temp.folders;
   const removeFolders = () => temp.remove();
@@ -140,7 +140,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, e
     } finally {
       await store.close();
     }
-    server = await startServer(config);
+    server = await startServer(config, options);
   } catch (error) {
     await removeFolders();
     throw error;

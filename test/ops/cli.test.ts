@@ -1,7 +1,8 @@
 /**
  * The `iaas` command as an operator runs it, as a child process: help and
  * usage errors of every subcommand, `migrate` on a fresh data folder, `token`
- * working for an upload, and `start` serving until SIGTERM.
+ * working for an upload, `working-copies` back-filling an old original, and
+ * `start` serving until SIGTERM.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,12 +14,13 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { photoJpeg } from '../helpers/fixtures.js';
 import { cli } from '../../src/cli/iaas.js';
-import { postImage, startTestServer, unique } from '../helpers/service.js';
+import { render } from '../../src/index.js';
+import { postImage, startTestServer, unique, uploadImage } from '../helpers/service.js';
 
 /** The CLI of the same build as this file: dist*\/test/ops/ -> dist*\/src/cli/iaas.js. */
 const CLI = fileURLToPath(new URL('../../src/cli/iaas.js', import.meta.url));
 
-const SUBCOMMANDS = ['start', 'migrate', 'purge', 'token'] as const;
+const SUBCOMMANDS = ['start', 'migrate', 'purge', 'token', 'working-copies'] as const;
 
 interface CliRun {
   code: number | null;
@@ -204,6 +206,28 @@ t.test('iaas token prints 64 hex characters that work once for an upload through
 
   const badId = await runCli(['token', '../etc'], env);
   t.equal(badId.code, 1, 'an id the service would refuse is refused');
+});
+
+t.test('iaas working-copies --batch 1 makes the copies of an original from before copies, then has nothing to do', async (t) => {
+  const { dataDir, configDir } = await folders(t);
+  const env = cliEnv(dataDir, configDir);
+  // Small bounds: a 1600x1200 progressive JPEG then gets copies of 533x400 and 267x200.
+  const bounds = { 'constraints.max_width': 400, 'constraints.max_height': 400 };
+  const server = await startTestServer({ data_dir: dataDir, ...bounds, 'working_copy.enabled': false });
+  const id = unique('old');
+  const progressive = new Uint8Array(render(photoJpeg(1600, 1200), { format: 'jpeg', quality: 90 }).data);
+  t.equal((await uploadImage(server.url, id, progressive)).status, 200, 'uploaded while copies were off');
+  t.equal((await server.server.store.getOriginal(id))?.copies, null, 'no copies decided');
+  await server.stop();
+  const boundsEnv = { ...env, MAX_WIDTH: '400', MAX_HEIGHT: '400' };
+  const first = await runCli(['working-copies', '--batch', '1'], boundsEnv);
+  t.equal(first.code, 0, `exits 0 (${first.stderr})`);
+  t.match(first.stdout, /working copies: 1 made/, 'one original got its copies');
+  const again = await runCli(['working-copies'], boundsEnv);
+  t.match(again.stdout, /working copies: nothing to do/, 'a second run has nothing to do');
+  const after = await startTestServer({ data_dir: dataDir, ...bounds });
+  t.teardown(() => after.stop());
+  t.same((await after.server.store.getOriginal(id))?.copies?.map((c) => [c.level, c.width, c.height]), [[1, 533, 400], [2, 267, 200]], 'the copies are recorded');
 });
 
 t.test('iaas start serves /_health, then drains and exits 0 on SIGTERM', async (t) => {

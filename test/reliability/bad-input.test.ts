@@ -104,7 +104,7 @@ async function storeDirectly(rel: Rel, id: string, bytes: Uint8Array, format: st
   const generation = 'direct';
   const key = originalKey(rel.server.originals, id, generation);
   await rel.server.originals.put(key, bytes, `image/${format}`);
-  await rel.server.store.insertOriginal({ id, format, width, height, bytes: bytes.byteLength, storageKey: key, uploadedAt: new Date(), generation });
+  await rel.server.store.insertOriginal({ id, format, width, height, bytes: bytes.byteLength, storageKey: key, uploadedAt: new Date(), generation, jpegQuality: null, copies: [] });
 }
 
 let main!: Rel;

@@ -300,11 +300,13 @@ t.test('a refused 20 KB path is logged cut short, not whole', async (t) => {
 });
 
 t.test('a stored original that no longer decodes is a server fault: 500 CORRUPT_ORIGINAL, remembered, never 415', async (t) => {
+  // No originals in memory: the damage on disk is what the render reads.
+  const rotten = await serve(t, { 'originals.cache_mb': 0 });
   const id = uid('rotten');
-  t.equal((await upload(rel.url, id, await token(rel.url, id), photoJpeg(200, 150, 90, 13))).status, 200);
-  const record = await rel.server.store.getOriginal(id);
-  await rel.server.originals.put(record?.storageKey ?? '', Buffer.from('this is not an image any more'), 'image/jpeg');
-  const answer = await getBytes(`${rel.url}/${id}_50_50.jpg`);
+  t.equal((await upload(rotten.url, id, await token(rotten.url, id), photoJpeg(200, 150, 90, 13))).status, 200);
+  const record = await rotten.server.store.getOriginal(id);
+  await rotten.server.originals.put(record?.storageKey ?? '', Buffer.from('this is not an image any more'), 'image/jpeg');
+  const answer = await getBytes(`${rotten.url}/${id}_50_50.jpg`);
   t.same([answer.status, (JSON.parse(answer.body.toString()) as { code: string }).code], [500, 'CORRUPT_ORIGINAL']);
 });
 

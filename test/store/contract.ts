@@ -39,6 +39,8 @@ function original(id: string, overrides: Partial<OriginalRecord> = {}): Original
     storageKey: `originals/${id}`,
     uploadedAt: new Date('2024-05-06T07:08:09.123Z'),
     generation: GENERATION,
+    jpegQuality: 88,
+    copies: null,
     ...overrides,
   };
 }
@@ -206,7 +208,7 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     const consumedAt = new Date();
     const { id, digest } = await issued(store, new Date(consumedAt.getTime() + TOKEN_LEASE_MS + 10 * MINUTE));
     t.equal(await store.consumeToken(id, digest, consumedAt), true);
-    await store.insertOriginal({ id, format: 'jpeg', width: 1, height: 1, bytes: 1, storageKey: id, uploadedAt: consumedAt, generation: '' });
+    await store.insertOriginal({ id, format: 'jpeg', width: 1, height: 1, bytes: 1, storageKey: id, uploadedAt: consumedAt, generation: '', jpegQuality: null, copies: null });
     t.equal(await store.consumeToken(id, digest, new Date(consumedAt.getTime() + TOKEN_LEASE_MS + 1000)), false);
   });
 
@@ -372,6 +374,28 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
       const { rows } = await sql(`SELECT key FROM images WHERE original_id = '${id}'`);
       t.same(rows, [], `round ${round}: no row is left`);
     }
+  });
+
+  t.test('records the working copies of the current generation only, and lists the originals without them', async (t) => {
+    const store = await open(t);
+    const id = unique('copies');
+    await store.insertOriginal(original(id, { uploadedAt: new Date('1970-01-02T00:00:00.000Z') }));
+    const waiting = await store.originalsWithoutCopies(1000);
+    t.ok(waiting.some((row) => row.id === id && row.generation === GENERATION), 'an original whose copies are not decided is listed');
+    const copies = [
+      { level: 1, width: 800, height: 600, format: 'jpeg' as const, bytes: 50_000, storageKey: `${id}.${GENERATION}.c1` },
+      { level: 2, width: 400, height: 300, format: 'jpeg' as const, bytes: 15_000, storageKey: `${id}.${GENERATION}.c2` },
+    ];
+    t.equal(await store.setCopies(id, 'another', copies, 75), false, 'not for another generation');
+    t.equal(await store.setCopies(id, GENERATION, copies, 75), true);
+    t.same(await store.getOriginal(id), original(id, { uploadedAt: new Date('1970-01-02T00:00:00.000Z'), copies, jpegQuality: 75 }), 'read back as written');
+    t.notOk((await store.originalsWithoutCopies(1000)).some((row) => row.id === id), 'no longer listed');
+    t.equal(await store.setCopies(id, GENERATION, [], null), true, 'none would help: an empty list');
+    t.same((await store.getOriginal(id))?.copies, []);
+    t.equal(await store.setCopies(id, GENERATION, null, null), true, 'undecided again (a broken copy)');
+    t.equal((await store.getOriginal(id))?.copies, null);
+    await store.deleteOriginal(id);
+    t.equal(await store.setCopies(id, GENERATION, copies, 75), false, 'not once the original is deleted');
   });
 
   t.test('closes idempotently and then reports UNAVAILABLE', async (t) => {
