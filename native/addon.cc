@@ -2,8 +2,10 @@
 #include <napi.h>
 #include <vips/vips8>
 
+#include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "js_errors.h"
 #include "load.h"
@@ -13,6 +15,8 @@
 #include "vocabulary.h"
 
 namespace iaas {
+
+using vips::VImage;
 
 namespace {
 
@@ -44,9 +48,18 @@ Napi::ArrayBuffer CopyOut(Napi::Env env, const Encoded& encoded) {
 Napi::Value ProbeBody(const Napi::CallbackInfo& info) {
   Bytes bytes = ReadBytes(info[0]);
   Input input(bytes.data, bytes.length);
-  Header header = ReadHeader(input);
+  VImage image = input.Open(true);
+  Header header = HeaderOf(input, image);
   Napi::Env env = info.Env();
   Napi::Object result = Napi::Object::New(env);
+  // An animation's frame delays (ms) and loop count (0: forever), as its header declares.
+  if (image.get_typeof("delay") != 0) {
+    std::vector<int> delays = image.get_array_int("delay");
+    Napi::Array array = Napi::Array::New(env, delays.size());
+    for (uint32_t i = 0; i < delays.size(); i++) array.Set(i, delays[i]);
+    result.Set("delays", array);
+  }
+  if (image.get_typeof("loop") != 0) result.Set("loop", image.get_int("loop"));
   result.Set("format", FormatName(header.format));
   result.Set("width", header.width);
   result.Set("height", header.height);
@@ -72,6 +85,21 @@ Napi::Value RenderBody(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// {dominant: '#rrggbb', pixels, pixelsWidth, pixelsHeight, lqip}: the BlurHash is encoded from `pixels` in TypeScript.
+Napi::Object SummaryObject(Napi::Env env, const Summary& summary) {
+  Napi::Object result = Napi::Object::New(env);
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "#%02x%02x%02x", summary.dominant[0], summary.dominant[1], summary.dominant[2]);
+  result.Set("dominant", hex);
+  Napi::ArrayBuffer pixels = Napi::ArrayBuffer::New(env, summary.pixels.size());
+  if (!summary.pixels.empty()) std::memcpy(pixels.Data(), summary.pixels.data(), summary.pixels.size());
+  result.Set("pixels", pixels);
+  result.Set("pixelsWidth", summary.pixelsWidth);
+  result.Set("pixelsHeight", summary.pixelsHeight);
+  result.Set("lqip", CopyOut(env, summary.lqip));
+  return result;
+}
+
 Napi::Value PrepareOriginalBody(const Napi::CallbackInfo& info) {
   Bytes bytes = ReadBytes(info[0]);
   PrepareOptions options = ReadPrepareOptions(info[1].As<Napi::Object>());
@@ -85,6 +113,19 @@ Napi::Value PrepareOriginalBody(const Napi::CallbackInfo& info) {
   result.Set("width", prepared.width);
   result.Set("height", prepared.height);
   if (prepared.jpegQuality > 0) result.Set("jpegQuality", prepared.jpegQuality);
+  result.Set("frames", prepared.frames);
+  if (prepared.summary) result.Set("summary", SummaryObject(env, *prepared.summary));
+  return result;
+}
+
+Napi::Value SummariseBody(const Napi::CallbackInfo& info) {
+  Bytes bytes = ReadBytes(info[0]);
+  SummaryOptions options = ReadSummaryOptions(info[1].As<Napi::Object>());
+  Input input(bytes.data, bytes.length);
+  SummaryResult summarised = SummariseOriginal(input, options);
+  Napi::Env env = info.Env();
+  Napi::Object result = SummaryObject(env, summarised.summary);
+  result.Set("frames", summarised.frames);
   return result;
 }
 
@@ -122,6 +163,7 @@ Napi::Value VocabularyBody(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object result = Napi::Object::New(env);
   result.Set("fits", NamesOf(env, kFits));
+  result.Set("gravities", NamesOf(env, kGravities));
   result.Set("outputFormats", NamesOf(env, kOutFormats));
   result.Set("inputFormats", NamesOf(env, kInputFormats));
   return result;
@@ -137,6 +179,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Guarded<ProbeBody>, "probe"));
   exports.Set("render", Napi::Function::New(env, Guarded<RenderBody>, "render"));
   exports.Set("prepareOriginal", Napi::Function::New(env, Guarded<PrepareOriginalBody>, "prepareOriginal"));
+  exports.Set("summarise", Napi::Function::New(env, Guarded<SummariseBody>, "summarise"));
   exports.Set("setConcurrency", Napi::Function::New(env, Guarded<SetConcurrencyBody>, "setConcurrency"));
   exports.Set("stats", Napi::Function::New(env, Guarded<StatsBody>, "stats"));
   exports.Set("versions", Napi::Function::New(env, Guarded<VersionsBody>, "versions"));

@@ -1,5 +1,6 @@
 #include "load.h"
 
+#include <algorithm>
 #include <string>
 
 #include "errors.h"
@@ -22,7 +23,7 @@ Input::~Input() {
   if (blob_ != nullptr) vips_area_unref(reinterpret_cast<VipsArea*>(blob_));
 }
 
-VImage Input::Open(bool sequential, int shrink, double scale) const {
+VImage Input::Open(bool sequential, int shrink, double scale, int pages) const {
   vips::VOption* options = VImage::option()
                                ->set("access", sequential ? VIPS_ACCESS_SEQUENTIAL : VIPS_ACCESS_RANDOM)
                                // A truncated file otherwise decodes with only a warning.
@@ -35,9 +36,11 @@ VImage Input::Open(bool sequential, int shrink, double scale) const {
       case Format::Png:
         return VImage::pngload_buffer(blob_, options);
       case Format::Gif:
+        if (pages > 1) options->set("n", pages);
         return VImage::gifload_buffer(blob_, options);
       case Format::Webp:
         if (scale != 1.0) options->set("scale", scale);
+        if (pages > 1) options->set("n", pages);
         return VImage::webpload_buffer(blob_, options);
       case Format::Avif:
         return VImage::heifload_buffer(blob_, options);
@@ -80,15 +83,16 @@ Header HeaderOf(const Input& input, const VImage& image) {
   return header;
 }
 
-void CheckPixels(const Header& header, double maxPixels, int maxPages) {
+void CheckPixels(const Header& header, double maxPixels, int maxPages, int frames) {
   if (maxPages > 0 && header.pages > maxPages) {
     throw Failure(Code::TooManyPixels, "The image declares " + std::to_string(header.pages) +
                                            " pages or frames, more than the limit of " + std::to_string(maxPages));
   }
-  if (maxPixels > 0 && header.Pixels() > maxPixels) {
+  int counted = frames > 0 ? std::min(header.pages, frames) : header.pages;
+  if (maxPixels > 0 && double(header.width) * double(header.height) * counted > maxPixels) {
     throw Failure(Code::TooManyPixels,
                   "The image declares " + std::to_string(header.width) + "x" + std::to_string(header.height) +
-                      (header.pages > 1 ? " x " + std::to_string(header.pages) + " pages" : std::string()) +
+                      (counted > 1 ? " x " + std::to_string(counted) + " pages" : std::string()) +
                       ", more pixels than the limit of " + std::to_string(static_cast<long long>(maxPixels)));
   }
 }

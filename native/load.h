@@ -43,8 +43,9 @@ class Input {
 
   // Opens the image lazily: libvips reads the header now, pixels on demand.
   // `shrink` > 1 asks the JPEG decoder for a 1/shrink image (DCT scaling);
-  // `scale` < 1 asks the WebP decoder for a scaled image.
-  vips::VImage Open(bool sequential, int shrink = 1, double scale = 1.0) const;
+  // `scale` < 1 asks the WebP decoder for a scaled image. `pages` > 1 loads that
+  // many frames of a GIF or WebP as one strip (the first frame only otherwise).
+  vips::VImage Open(bool sequential, int shrink = 1, double scale = 1.0, int pages = 1) const;
 
  private:
   const uint8_t* data_;
@@ -60,8 +61,9 @@ Header ReadHeader(const Input& input);
 Header HeaderOf(const Input& input, const vips::VImage& image);
 
 // Refuses, before any decoding, an image whose header declares more pages
-// than `maxPages`, or more pixels (all pages counted) than `maxPixels`.
+// than `maxPages`, or more pixels than `maxPixels`: the pixels of the first
+// `frames` pages (a render keeps no more), or of all pages when `frames` is 0.
 // A limit of 0 is no limit.
-void CheckPixels(const Header& header, double maxPixels, int maxPages);
+void CheckPixels(const Header& header, double maxPixels, int maxPages, int frames = 0);
 
 }  // namespace iaas

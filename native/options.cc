@@ -64,6 +64,14 @@ RenderOptions ReadRenderOptions(const Napi::Object& object) {
   options.width = ReadInt(object, "width");
   options.height = ReadInt(object, "height");
   options.fit = FitNamed(ReadString(object, "fit"));
+  options.gravity = GravityNamed(ReadString(object, "gravity"));
+  Napi::Value focus = Required(object, "focus", "null or an {x, y} object");
+  if (!focus.IsNull()) {
+    if (!focus.IsObject()) Mistyped("focus", "null or an {x, y} object");
+    options.focus.x = ReadDouble(focus.As<Napi::Object>(), "x");
+    options.focus.y = ReadDouble(focus.As<Napi::Object>(), "y");
+  }
+  options.maxFrames = ReadInt(object, "maxFrames");
   options.format = OutFormatNamed(ReadString(object, "format"));
   options.quality = ReadInt(object, "quality");
   options.blurSigma = ReadDouble(object, "blurSigma");
@@ -103,6 +111,15 @@ PrepareOptions ReadPrepareOptions(const Napi::Object& object) {
   options.maxPages = ReadInt(object, "maxPages");
   options.timeoutMs = ReadInt(object, "timeoutMs");
   options.keepMetadata = ReadBool(object, "keepMetadata");
+  options.summarise = ReadBool(object, "summarise");
+  return options;
+}
+
+SummaryOptions ReadSummaryOptions(const Napi::Object& object) {
+  SummaryOptions options;
+  options.maxInputPixels = ReadDouble(object, "maxInputPixels");
+  options.maxPages = ReadInt(object, "maxPages");
+  options.timeoutMs = ReadInt(object, "timeoutMs");
   return options;
 }
 

@@ -23,6 +23,7 @@ Bytes ReadBytes(const Napi::Value& value);
 
 RenderOptions ReadRenderOptions(const Napi::Object& object);
 PrepareOptions ReadPrepareOptions(const Napi::Object& object);
+SummaryOptions ReadSummaryOptions(const Napi::Object& object);
 
 // Required options: INTERNAL when absent or of another type.
 int ReadInt(const Napi::Object& object, const char* key);

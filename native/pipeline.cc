@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "animation.h"
 #include "deadline.h"
 #include "errors.h"
 #include "strip.h"
@@ -22,6 +23,8 @@ struct Work {
   Plan plan;
   VImage image;
   bool premultiplied = false;
+  // Where the crop box sits, once known: the frames of an animation share the first one's.
+  std::optional<CropOffset> cropAt = std::nullopt;
 };
 
 bool SwapsAxes(int orientation) { return orientation >= 5; }
@@ -122,10 +125,26 @@ void Orient(Work& w) {
   w.image = image.autorot();
 }
 
-// `crop`: centre the box on the scaled image.
+// The displayed size of the original: given for a working copy, else the input's own.
+int SourceWidth(const RenderOptions& options, const Header& header) {
+  return options.sourceWidth > 0 ? options.sourceWidth : header.OrientedWidth();
+}
+int SourceHeight(const RenderOptions& options, const Header& header) {
+  return options.sourceHeight > 0 ? options.sourceHeight : header.OrientedHeight();
+}
+
+// `crop`: place the box on the scaled image by the gravity (centred by default).
 void Crop(Work& w) {
   if (!w.plan.crop) return;
-  w.image = w.image.extract_area(w.plan.left, w.plan.top, w.plan.outWidth, w.plan.outHeight);
+  if (!w.cropAt && LooksAtPixels(w.options.gravity)) {
+    // The smart crop reads the image many times: from memory, not from the decoder.
+    w.image = Materialise(w.image, w.deadline);
+    w.cropAt = SmartCropOffset(w.image, w.plan, w.options.gravity);
+  } else if (!w.cropAt) {
+    // The focus is in the original's pixels, also when the source is a working copy.
+    w.cropAt = PlaceCrop(w.plan, w.options.gravity, w.options.focus, SourceWidth(w.options, w.header), SourceHeight(w.options, w.header));
+  }
+  w.image = w.image.extract_area(w.cropAt->left, w.cropAt->top, w.plan.outWidth, w.plan.outHeight);
 }
 
 // JPEG has no alpha: flatten onto the background.
@@ -146,19 +165,8 @@ void Canvas(Work& w) {
                           VImage::option()->set("extend", VIPS_EXTEND_BACKGROUND)->set("background", background));
 }
 
-}  // namespace
-
-RenderResult Render(const Input& input, const RenderOptions& options) {
-  Deadline deadline(options.timeoutMs);
-  VImage image = input.Open(true);
-  Header header = HeaderOf(input, image);
-  CheckPixels(header, options.maxInputPixels, options.maxPages);
-  // A working copy is planned on the original's size: the output matches it to the pixel.
-  int planWidth = options.sourceWidth > 0 ? options.sourceWidth : header.OrientedWidth();
-  int planHeight = options.sourceHeight > 0 ? options.sourceHeight : header.OrientedHeight();
-  Work w{input, options, deadline, header, PlanGeometry(planWidth, planHeight, options.width, options.height, options.fit), image};
-
-  ShrinkOnLoad(w);
+// The steps that fit one frame, after it is decoded.
+void FitFrame(Work& w) {
   ToSrgb(w);
   Premultiply(w);
   Resize(w);
@@ -168,10 +176,43 @@ RenderResult Render(const Input& input, const RenderOptions& options) {
   Crop(w);
   Flatten(w);
   Canvas(w);
+}
+
+// An animation kept as one: each frame fitted the same way, then joined with its delays.
+void Animate(Work& w, int frames) {
+  if (frames <= 1) return FitFrame(w);
+  VImage strip = OpenFrames(w.input, frames);
+  std::vector<VImage> fitted;
+  for (const VImage& frame : SplitFrames(strip, w.header.height, frames)) {
+    Work f{w.input, w.options, w.deadline, w.header, w.plan, frame};
+    f.cropAt = w.cropAt;
+    FitFrame(f);
+    w.cropAt = f.cropAt;
+    fitted.push_back(f.image);
+  }
+  w.image = JoinFrames(fitted, strip);
+}
+
+}  // namespace
+
+RenderResult Render(const Input& input, const RenderOptions& options) {
+  Deadline deadline(options.timeoutMs);
+  VImage image = input.Open(true);
+  Header header = HeaderOf(input, image);
+  int frames = FramesKept(header, options.format, options.maxFrames);
+  CheckPixels(header, options.maxInputPixels, options.maxPages, frames);
+  // A working copy is planned on the original's size: the output matches it to the pixel.
+  Work w{input, options, deadline, header,
+         PlanGeometry(SourceWidth(options, header), SourceHeight(options, header), options.width, options.height, options.fit),
+         image};
+
+  ShrinkOnLoad(w);
+  Animate(w, frames);
 
   int quality = options.quality >= 0 ? options.quality : AutoQuality(options.format, header, options.sourceQuality);
   Encoded data = Save(w.image, EncodeSettings{options.format, quality, options.avifEffort, options.workingCopy}, deadline);
-  return RenderResult{std::move(data), options.format, w.image.width(), w.image.height()};
+  int height = frames > 1 ? w.image.height() / frames : w.image.height();
+  return RenderResult{std::move(data), options.format, w.image.width(), height};
 }
 
 namespace {
@@ -205,6 +246,7 @@ Format ToFormat(OutFormat format) {
     case OutFormat::Webp: return Format::Webp;
     case OutFormat::Avif: return Format::Avif;
     case OutFormat::Png: return Format::Png;
+    case OutFormat::Gif: return Format::Gif;
   }
   return Format::Png;
 }
@@ -229,9 +271,24 @@ int StoredQuality(OutFormat format, const Header& header) {
     case OutFormat::Jpeg: return header.jpegQuality > 0 ? header.jpegQuality : 90;
     case OutFormat::Webp: return 90;
     case OutFormat::Avif: return 70;
-    case OutFormat::Png: return 0;
+    case OutFormat::Png:
+    case OutFormat::Gif: return 0;
   }
   return 90;
+}
+
+// The placeholders' pipeline: the picture shrunk on load to about kSummaryWorkingSide (on
+// the shorter side of `displayed`), in sRGB, then summarised.
+Summary SummaryOf(const Input& input, const Header& header, const Rect& displayed, Deadline& deadline) {
+  double scale = std::min(1.0, double(kSummaryWorkingSide) / std::min(displayed.width, displayed.height));
+  Plan plan{};
+  plan.resizeWidth = std::max(1, static_cast<int>(std::lround(header.OrientedWidth() * scale)));
+  plan.resizeHeight = std::max(1, static_cast<int>(std::lround(header.OrientedHeight() * scale)));
+  RenderOptions unused;
+  Work w{input, unused, deadline, header, plan, input.Open(true)};
+  ShrinkOnLoad(w);
+  ToSrgb(w);
+  return Summarise(w.image, header, displayed, deadline);
 }
 
 }  // namespace
@@ -240,11 +297,18 @@ PrepareResult PrepareOriginal(const Input& input, const PrepareOptions& options)
   Deadline deadline(options.timeoutMs);
   Header header = ReadHeader(input);
   CheckPixels(header, options.maxInputPixels, options.maxPages);
-  VerifyDecodes(input, deadline);
+  // The summary of the whole picture reads every pixel too: then the image is decoded once, not twice.
+  bool summaryVerifies = options.summarise && !options.crop;
+  if (!summaryVerifies) VerifyDecodes(input, deadline);
 
   PrepareResult result;
   result.format = input.format();
   result.jpegQuality = header.jpegQuality;
+  result.frames = header.pages;
+  if (options.summarise) {
+    Rect whole{0, 0, header.OrientedWidth(), header.OrientedHeight()};
+    result.summary = SummaryOf(input, header, options.crop ? options.rect : whole, deadline);
+  }
   int width = options.crop ? options.rect.width : header.OrientedWidth();
   int height = options.crop ? options.rect.height : header.OrientedHeight();
   bool tooLarge = options.maxPixels > 0 && double(width) * height > options.maxPixels;
@@ -295,6 +359,18 @@ PrepareResult PrepareOriginal(const Input& input, const PrepareOptions& options)
   result.width = image.width();
   result.height = image.height();
   return result;
+}
+
+}  // namespace iaas
+
+namespace iaas {
+
+SummaryResult SummariseOriginal(const Input& input, const SummaryOptions& options) {
+  Deadline deadline(options.timeoutMs);
+  Header header = ReadHeader(input);
+  CheckPixels(header, options.maxInputPixels, options.maxPages, 1);
+  Rect whole{0, 0, header.OrientedWidth(), header.OrientedHeight()};
+  return SummaryResult{header.pages, SummaryOf(input, header, whole, deadline)};
 }
 
 }  // namespace iaas

@@ -3,9 +3,13 @@
 
 #include <array>
 
+#include <optional>
+
 #include "geometry.h"
+#include "gravity.h"
 #include "load.h"
 #include "save.h"
+#include "summary.h"
 
 namespace iaas {
 
@@ -14,6 +18,9 @@ struct RenderOptions {
   int width = 0;   // 0: not given
   int height = 0;  // 0: not given
   Fit fit = Fit::Clip;
+  Gravity gravity = Gravity::Centre;  // where a `crop` box sits
+  FocalPoint focus;                   // the original's, for Gravity::Focus
+  int maxFrames = 1;                  // frames an animated WebP or GIF output keeps, at most
   OutFormat format = OutFormat::Jpeg;
   int quality = -1;  // -1: auto
   double blurSigma = 0;
@@ -42,12 +49,7 @@ struct RenderResult {
 // Decodes, fits, blurs and encodes `input`.
 RenderResult Render(const Input& input, const RenderOptions& options);
 
-struct CropRect {
-  int x = 0;
-  int y = 0;
-  int width = 0;
-  int height = 0;
-};
+using CropRect = Rect;
 
 struct PrepareOptions {
   bool crop = false;
@@ -58,6 +60,8 @@ struct PrepareOptions {
   int timeoutMs = 0;
   // false: EXIF, XMP, IPTC and comments are removed (ICC kept), losslessly where the format allows.
   bool keepMetadata = false;
+  // true: the result carries the summary of the stored picture (GET /{id}.json).
+  bool summarise = false;
 };
 
 struct PrepareResult {
@@ -67,10 +71,26 @@ struct PrepareResult {
   int width = 0;
   int height = 0;
   int jpegQuality = -1;  // the upload's estimated JPEG quality, -1 when it is no JPEG
+  int frames = 1;  // as the header declares
+  std::optional<Summary> summary;
 };
 
 // Checks an upload decodes completely, then applies orientation, crop and the
 // stored-pixel limit. Unchanged inputs are not re-encoded.
 PrepareResult PrepareOriginal(const Input& input, const PrepareOptions& options);
+
+struct SummaryOptions {
+  double maxInputPixels = 0;
+  int maxPages = 0;
+  int timeoutMs = 0;
+};
+
+struct SummaryResult {
+  int frames = 1;
+  Summary summary;
+};
+
+// The summary of a stored original (one uploaded before summaries were kept).
+SummaryResult SummariseOriginal(const Input& input, const SummaryOptions& options);
 
 }  // namespace iaas

@@ -32,7 +32,8 @@ int AutoQuality(OutFormat format, const Header& source, int sourceQuality) {
       return jpegQuality > 0 ? jpegQuality : 80;
     case OutFormat::Webp: return 80;
     case OutFormat::Avif: return 50;
-    case OutFormat::Png: return 0;
+    case OutFormat::Png:
+    case OutFormat::Gif: return 0;
   }
   return 80;
 }
@@ -80,6 +81,9 @@ VipsBlob* Encode(const VImage& image, const EncodeSettings& settings) {
                                        ->set("effort", settings.avifEffort)
                                        ->set("bitdepth", 8)
                                        ->set("keep", VIPS_FOREIGN_KEEP_NONE));
+    case OutFormat::Gif:
+      // A palette per frame; frame delays and the loop count are read from the image (not metadata `keep` drops).
+      return image.gifsave_buffer(VImage::option()->set("keep", VIPS_FOREIGN_KEEP_NONE));
   }
   throw Failure(Code::Internal, "Unknown output format");
 }

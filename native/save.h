@@ -49,7 +49,9 @@ struct EncodeSettings {
 };
 
 // Encodes `image` (8-bit sRGB, with or without alpha). The deadline can kill
-// the evaluation that the encoder drives. Metadata is never written.
+// the evaluation that the encoder drives. Metadata is never written. An image
+// with a page height below its height is a strip of frames: WebP and GIF
+// write it animated, with its `delay` and `loop`.
 Encoded Save(const vips::VImage& image, const EncodeSettings& settings, Deadline& deadline);
 
 }  // namespace iaas

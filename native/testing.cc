@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "js_errors.h"
 #include "load.h"
@@ -60,6 +61,15 @@ Napi::Value EncodeRawBody(const Napi::CallbackInfo& info) {
   if (orientation > 0) image.set(VIPS_META_ORIENTATION, orientation);
   int pageHeight = ReadInt(options, "pageHeight", 0);
   if (pageHeight > 0) image.set(VIPS_META_PAGE_HEIGHT, pageHeight);
+  Napi::Value delays = options.Get("delays");
+  if (delays.IsArray()) {
+    Napi::Array array = delays.As<Napi::Array>();
+    std::vector<int> values;
+    for (uint32_t i = 0; i < array.Length(); i++) values.push_back(array.Get(i).As<Napi::Number>().Int32Value());
+    image.set("delay", values);
+  }
+  int loop = ReadInt(options, "loop", -1);
+  if (loop >= 0) image.set("loop", loop);
   std::string format = ReadString(options, "format", "jpeg");
   int quality = ReadInt(options, "quality", 90);
   VipsBlob* blob = SaveAs(image, format, quality, orientation > 0);

@@ -5,7 +5,7 @@
 
 namespace iaas {
 
-// encodeRaw(pixels, { width, height, channels, format, quality?, orientation?, cmyk?, pageHeight? })
+// encodeRaw(pixels, { width, height, channels, format, quality?, orientation?, cmyk?, pageHeight?, delays?, loop? })
 Napi::Value EncodeRaw(const Napi::CallbackInfo& info);
 
 // decodeRaw(input) -> { data, width, height, channels }: 8-bit sRGB pixels as stored.

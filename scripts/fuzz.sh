@@ -19,7 +19,8 @@ echo "== building $out/decode_fuzzer (ASan + UBSan + libFuzzer)"
 clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -D_GLIBCXX_USE_CXX11_ABI=1 -I"$inc" -I"$inc/glib-2.0" -I"$lib/glib-2.0/include" \
   native/fuzz/decode_fuzzer.cc native/errors.cc native/sniff.cc native/quality.cc native/load.cc \
-  native/deadline.cc native/geometry.cc native/pipeline.cc native/save.cc native/strip.cc \
+  native/deadline.cc native/geometry.cc native/gravity.cc native/animation.cc native/summary.cc native/pipeline.cc \
+  native/save.cc native/strip.cc \
   -L"$lib" -l:libvips-cpp.so."$ver" -Wl,-rpath,"$(cd "$lib" && pwd)" -o "$out/decode_fuzzer"
 
 echo "== seeding the corpus with small generated images"

@@ -39,6 +39,7 @@ export function createMetrics(): Metrics {
   const sources = new client.Counter({ name: 'iaas_render_sources_total', help: 'Renders by what they read: the original, or a working copy (copy-1, copy-2)', labelNames: ['source'] });
   const copies = new client.Counter({ name: 'iaas_working_copies_total', help: 'Originals whose working copies were decided: made, none (not worth it), dropped (under load; made on a later miss), failed', labelNames: ['outcome'] });
   const dropped = new client.Counter({ name: 'iaas_background_renders_dropped_total', help: 'Background renders dropped because the machine was shedding or the background queue was full' });
+  const prerenders = new client.Counter({ name: 'iaas_prerenders_total', help: 'Variants pre-rendered after uploads, by outcome', labelNames: ['outcome'] });
   const pools: RenderPool[] = [];
   // Queue depth, slots in use and the wait estimate are the machine's: the primary reports them.
   new client.Gauge({
@@ -86,6 +87,7 @@ export function createMetrics(): Metrics {
         copies.inc({ outcome });
         if (bytes > 0) uploadBytes.inc({ kind: 'working_copy' }, bytes);
       },
+      prerender: (outcome) => prerenders.inc({ outcome }),
     },
     request: (route, status) => requests.inc({ route, status: String(status) }),
     watchPool: (pool) => void pools.push(pool),

@@ -154,7 +154,8 @@ export function estimateSeconds(name: ScenarioName, s: BenchSettings): number {
     case 'redirect':
       return start + 1 + 2 * s.rounds * (run + wrkRun);
     case 'upload':
-      return start + s.rounds * (run + 3);
+      // Three services: without the summary, with it, and with pre-rendering (plus its drains).
+      return 3 * start + 3 * s.rounds * (run + 3);
     case 'splits':
       return start + s.splits.length * (1 + s.rounds * run);
     case 'avif-flood':

@@ -2,11 +2,24 @@
  * iaas/client: builds image URLs the service accepts, for web and app code.
  * Dependency-free and browser-safe: it imports only the shared URL grammar.
  *
- *   import { imageUrl, srcset } from 'iaas/client';
+ *   import { imageInfo, imageUrl, srcset } from 'iaas/client';
  *   imageUrl('https://img.example.com', 'photo', { width: 360, height: 360, scale: 2, fit: 'crop' })
  *   // -> https://img.example.com/photo_360_360_2x.jpg?fit=crop
+ *   await imageInfo('https://img.example.com', 'photo')
+ *   // -> { id: 'photo', width: 2725, height: 2225, blurhash: 'L…', lqip: 'data:image/webp;base64,…', … }
  */
-import { FORMAT_EXTENSION, ID_PATTERN, MAX_SCALE, MAX_URL_SIDE, URL_FITS, type UrlFit } from '../options/grammar.js';
+import {
+  FORMAT_EXTENSION,
+  ID_PATTERN,
+  INFO_EXTENSION,
+  MAX_SCALE,
+  MAX_URL_FRAMES,
+  MAX_URL_SIDE,
+  URL_FITS,
+  URL_GRAVITIES,
+  type UrlFit,
+  type UrlGravity,
+} from '../options/grammar.js';
 
 export type ClientFormat = keyof typeof FORMAT_EXTENSION;
 
@@ -17,6 +30,10 @@ export interface ImageUrlOptions {
   /** Device pixel ratio 1..4, written as `_{n}x`. */
   scale?: number;
   fit?: UrlFit;
+  /** Where a `crop` box sits; omitted: the image's focal point, else the centre. */
+  gravity?: UrlGravity;
+  /** The most frames an animated .webp or .gif keeps; 1 forces a still. */
+  frames?: number;
   /** Output format; default jpeg. */
   format?: ClientFormat;
   /** 0..100 or 'auto' (the default, omitted from the URL). */
@@ -60,6 +77,15 @@ export function imageUrl(base: string, id: string, options: ImageUrlOptions = {}
     if (!Number.isInteger(q) || q < 0 || q > 100) fail('an integer between 0 and 100 or auto', 'quality', q);
     query.push(`quality=${q}`);
   }
+  if (options.gravity !== undefined) {
+    if (!(URL_GRAVITIES as readonly string[]).includes(options.gravity)) fail(`one of ${URL_GRAVITIES.join(', ')}`, 'gravity', options.gravity);
+    query.push(`gravity=${options.gravity}`);
+  }
+  if (options.frames !== undefined) {
+    const f = options.frames;
+    if (!Number.isInteger(f) || f < 1 || f > MAX_URL_FRAMES) fail(`an integer between 1 and ${MAX_URL_FRAMES}`, 'frames', f);
+    query.push(`frames=${f}`);
+  }
   if (options.blur) query.push('blur=true');
   const root = base.endsWith('/') ? base.slice(0, -1) : base;
   return `${root}/${name}.${FORMAT_EXTENSION[format]}${query.length ? `?${query.join('&')}` : ''}`;
@@ -73,4 +99,48 @@ export function srcset(
   scales: readonly number[] = [1, 2, 3],
 ): string {
   return scales.map((scale) => `${imageUrl(base, id, { ...options, scale })} ${scale}x`).join(', ');
+}
+
+/** What `GET /{id}.json` answers: an original's size and placeholders, to show before its image loads. */
+export interface ImageInfo {
+  id: string;
+  /** Displayed size of the stored original, in pixels. */
+  width: number;
+  height: number;
+  /** The stored format: jpeg, png, gif, webp, avif or tiff. */
+  format: string;
+  bytes: number;
+  /** ISO 8601. */
+  uploaded_at: string;
+  /** The focal point in the original's pixels, or null. */
+  focus: { x: number; y: number } | null;
+  /** Frames of an animation; 1 for a still. */
+  frames: number;
+  /** The most common colour, `#rrggbb`: a flat placeholder. */
+  dominant: string;
+  /** A BlurHash (decode it with the `blurhash` package). */
+  blurhash: string;
+  /** A blurred WebP of at most 32 px as a data URI (under 1 KB): usable as an `<img src>` at once. */
+  lqip: string;
+}
+
+/** An error answer of the service: its HTTP status and stable code. */
+export class ImageInfoError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(`GET /{id}.json answered ${status} ${code}`);
+    this.name = 'ImageInfoError';
+  }
+}
+
+/** Fetches `{base}/{id}.json`. Rejects with an ImageInfoError (404 NOT_FOUND for an unknown id). */
+export async function imageInfo(base: string, id: string, init: { signal?: AbortSignal } = {}): Promise<ImageInfo> {
+  if (!ID_PATTERN.test(id)) fail('an id of 1-128 letters, digits, - or _', 'id', id);
+  const root = base.endsWith('/') ? base.slice(0, -1) : base;
+  const response = await fetch(`${root}/${id}.${INFO_EXTENSION}`, { headers: { Accept: 'application/json' }, ...(init.signal ? { signal: init.signal } : {}) });
+  const body = (await response.json().catch(() => ({}))) as Partial<ImageInfo> & { code?: string };
+  if (!response.ok) throw new ImageInfoError(response.status, typeof body.code === 'string' ? body.code : 'UNKNOWN');
+  return body as ImageInfo;
 }

@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Util } from 'config/lib/util.js';
+import { parseImageRequest } from '../options/parse.js';
 import { COMPUTED, SETTINGS, type Setting } from './settings.js';
 import type { Config } from './types.js';
 
@@ -93,6 +94,30 @@ function resolveValues(env: NodeJS.ProcessEnv, fileConfig: unknown, overrides: R
   return values;
 }
 
+/**
+ * PRERENDER's suffixes, each checked now: one that does not parse as an image URL would
+ * otherwise fail after every upload.
+ */
+function prerenderSuffixes(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  const suffixes = raw.split(',').map((suffix) => suffix.trim()).filter(Boolean);
+  for (const suffix of suffixes) {
+    const fail = (): never => {
+      throw new ConfigError('prerender', `Expected URL suffixes like _320_320.webp?fit=crop for prerender (config key, or PRERENDER) but received ${JSON.stringify(suffix)}`);
+    };
+    if (!/^[_.]/.test(suffix)) fail();
+    const [path = '', query = ''] = suffix.split('?', 2);
+    try {
+      const request = parseImageRequest(`/prerender${path}`, query);
+      if (request.id !== 'prerender') fail();
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      fail();
+    }
+  }
+  return suffixes;
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const inner of Object.values(value)) deepFreeze(inner);
@@ -171,6 +196,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     avif: { maxPixels: Math.round(get<number>('avif.max_megapixels') * 1_000_000), effort: get('avif.effort') },
     originals: { keepMetadata: get('originals.keep_metadata'), cacheBytes: get<number>('originals.cache_mb') * 1024 * 1024 },
     workingCopy: { enabled: get('working_copy.enabled'), maxSide: get<number | undefined>('working_copy.max_side') },
+    animation: { maxFrames: get('animation.max_frames') },
+    metadata: { atUpload: get('metadata.at_upload') },
+    prerender: prerenderSuffixes(get<string | undefined>('prerender')),
     clientIpHeader: get<string | undefined>('client_ip_header')?.toLowerCase(),
     maxUploadBytes: get('max_upload_bytes'),
     log: { debug: get('log.debug'), info: get('log.info'), warn: get('log.warn'), error: get('log.error') },

@@ -56,6 +56,12 @@ export interface Config {
   readonly originals: Readonly<{ keepMetadata: boolean; cacheBytes: number }>;
   /** maxSide undefined: as the constraints need. */
   readonly workingCopy: Readonly<{ enabled: boolean; maxSide: number | undefined }>;
+  /** Frames an animated output keeps at most (1: the first frame only). */
+  readonly animation: Readonly<{ maxFrames: number }>;
+  /** Whether uploads compute the summary of GET /{id}.json (else its first request does). */
+  readonly metadata: Readonly<{ atUpload: boolean }>;
+  /** URL suffixes (`_320_320.webp?fit=crop`) rendered in the background after each upload. */
+  readonly prerender: readonly string[];
   /** The request header naming the client address behind a proxy; undefined = the socket address. */
   readonly clientIpHeader: string | undefined;
   readonly maxUploadBytes: number;

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { Exchange, InFlight } from './exchange.js';
 import { HotFiles } from './files.js';
 import { RefusalPacer } from './pacer.js';
-import { deleteRoute, getRoute, preflightRoute, tokenRoute, uploadRoute, type RouteDeps } from './routes.js';
+import { deleteRoute, getRoute, patchRoute, preflightRoute, tokenRoute, uploadRoute, type RouteDeps } from './routes.js';
 import { loadUws, type us_listen_socket } from './uws.js';
 
 export interface HttpAppOptions {
@@ -61,11 +61,12 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   app.head('/*', getRoute(deps, 'HEAD'));
   app.post('/token', tokenRoute(deps));
   app.post('/*', uploadRoute(deps));
+  app.patch('/*', patchRoute(deps));
   app.del('/*', deleteRoute(deps));
   app.options('/*', preflightRoute(deps));
   app.any('/*', (res, req) => {
     const exchange = new Exchange(res, req.getCaseSensitiveMethod(), req.getUrl(), options.log, inflight);
-    exchange.json(405, { error: 'Method not allowed', code: 'BAD_REQUEST' }, { Allow: 'GET, HEAD, POST, DELETE' });
+    exchange.json(405, { error: 'Method not allowed', code: 'BAD_REQUEST' }, { Allow: 'GET, HEAD, POST, PATCH, DELETE' });
   });
 
   return {

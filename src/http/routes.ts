@@ -7,7 +7,7 @@ import type { ImageService } from '../images/service.js';
 import { checkToken } from '../images/tokens.js';
 import type { ImageReply } from '../images/types.js';
 import type { Logger } from '../log.js';
-import { checkNewId, parseIdPath, parseImageRequest } from '../options/parse.js';
+import { checkNewId, parseIdPath, parseImageRequest, parseInfoPath } from '../options/parse.js';
 import { parseUploadQuery } from '../options/upload.js';
 import type { DiscardBound } from './body.js';
 import { Exchange } from './exchange.js';
@@ -33,7 +33,7 @@ export interface RouteDeps {
   draining: () => boolean;
   /** Told of every finished request (metrics). */
   observe?: (method: string, path: string, status: number) => void;
-  /** Tells the other processes an id was deleted; resolves once they forgot it. */
+  /** Tells the other processes an id was deleted (or its focal point moved); resolves once they forgot it. */
   deleted?: (id: string) => Promise<void>;
   /** Optional extra GET routes (metrics), by path. */
   extraGet?: Record<string, (exchange: Exchange) => Promise<void> | void>;
@@ -149,6 +149,18 @@ async function writeImage(deps: RouteDeps, exchange: Exchange, reply: ImageReply
   }
 }
 
+/** How long the JSON of an original may be kept: as long as its images (a PATCH shows once that runs out, or on revalidation). */
+const INFO_CACHE_CONTROL = 'public, max-age=31536000';
+
+/** Writes GET /{id}.json: 304 when the client holds this version already. */
+function writeInfo(exchange: Exchange, method: 'GET' | 'HEAD', info: { body: string; etag: string }, ifNoneMatch: string): void {
+  const headers = { ETag: info.etag, 'Cache-Control': INFO_CACHE_CONTROL };
+  const held = ifNoneMatch.split(',').some((tag) => tag.trim() === info.etag || tag.trim() === '*');
+  if (ifNoneMatch && held) return exchange.send(304, headers);
+  if (method === 'HEAD') return exchange.sendHead(200, { ...headers, 'Content-Type': 'application/json' }, Buffer.byteLength(info.body));
+  exchange.send(200, { ...headers, 'Content-Type': 'application/json' }, info.body);
+}
+
 /** GET and HEAD of everything: service paths first, then images. */
 export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
   return (res: HttpResponse, req: HttpRequest): void => {
@@ -158,6 +170,7 @@ export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
     const query = req.getQuery() ?? '';
     const accept = req.getHeader('accept');
     const freshnessToken = req.getHeader('freshness-token');
+    const ifNoneMatch = req.getHeader('if-none-match');
     const client = clientOf(deps, res, req);
     void (async () => {
       try {
@@ -172,6 +185,11 @@ export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
         if (path === '/favicon.ico') throw new ImageError('NOT_FOUND', 'No favicon');
         const extra = deps.extraGet?.[path];
         if (extra) return await extra(exchange);
+        const infoId = parseInfoPath(path);
+        if (infoId !== undefined) {
+          exchange.logFields.id = infoId;
+          return writeInfo(exchange, method, await deps.service.info(infoId, client), ifNoneMatch);
+        }
         const request = parseImageRequest(path, query);
         exchange.logFields.id = request.id;
         const reply = await deps.service.get(request, { method, accept, freshnessToken, query, client, signal: abortSignalOf(exchange) });
@@ -226,10 +244,10 @@ export function uploadRoute(deps: RouteDeps) {
     const client = clientOf(deps, res, req);
     const body = exchange.acceptBody(discardBound(deps));
     let id: string;
-    let crop: ReturnType<typeof parseUploadQuery>['crop'];
+    let uploadQuery: ReturnType<typeof parseUploadQuery>;
     try {
       id = checkNewId(parseIdPath(exchange.path));
-      crop = parseUploadQuery(query).crop;
+      uploadQuery = parseUploadQuery(query);
       if (declared > deps.maxUploadBytes) throw new ImageError('PAYLOAD_TOO_LARGE', `The upload is larger than ${deps.maxUploadBytes} bytes`);
       checkToken(token);
     } catch (error) {
@@ -245,7 +263,8 @@ export function uploadRoute(deps: RouteDeps) {
           id,
           token,
           client,
-          ...(crop ? { crop } : {}),
+          ...(uploadQuery.crop ? { crop: uploadQuery.crop } : {}),
+          ...(uploadQuery.focus ? { focus: uploadQuery.focus } : {}),
           receive: async () => {
             body.resume();
             const intake = await receiveUpload(exchange, body, contentType, { maxBytes: deps.maxUploadBytes, tempDir: deps.tempDir });
@@ -255,6 +274,14 @@ export function uploadRoute(deps: RouteDeps) {
           aborted: () => exchange.aborted,
         });
         exchange.json(200, { status: 'OK', id: result.id, original_width: result.width, original_height: result.height });
+        // Only now, and counted in flight so a clean shutdown lets it finish.
+        deps.inflight.enter();
+        setImmediate(() =>
+          void deps.service
+            .prerender(result.id)
+            .catch((error: unknown) => deps.log.warn({ err: error, id: result.id }, 'prerendering failed'))
+            .finally(() => deps.inflight.leave()),
+        );
       } catch (error) {
         answerError(deps, exchange, error, client);
       } finally {
@@ -285,13 +312,42 @@ export function deleteRoute(deps: RouteDeps) {
   };
 }
 
+/** PATCH /{id} with X-Secret and `{"focus": {"x", "y"}}` or `{"focus": null}`. */
+export function patchRoute(deps: RouteDeps) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const exchange = begin(deps, res, req);
+    if (exchange.oversized) return;
+    const secret = req.getHeader('x-secret');
+    const body = receiveSmallBody(exchange, exchange.acceptBody({ bytes: 64 * 1024, ms: 5_000 }), 16 * 1024);
+    void (async () => {
+      try {
+        const id = parseIdPath(exchange.path);
+        exchange.logFields.id = id;
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse((await body).toString('utf8'));
+        } catch {
+          throw new ImageError('BAD_REQUEST', 'Expected a JSON body like {"focus": {"x": 10, "y": 20}}');
+        }
+        const result = await deps.service.changeFocus(id, secret, parsed);
+        deps.hot.forget('');
+        // Answer only once every worker has forgotten the old point, so no later request renders with it.
+        await deps.deleted?.(id);
+        exchange.json(200, { status: 'OK', id, focus: result.focus, variants: result.variants });
+      } catch (error) {
+        exchange.fail(error);
+      }
+    })();
+  };
+}
+
 /** CORS preflight: pages on other origins may get tokens, upload and delete. */
 export function preflightRoute(deps: RouteDeps) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const exchange = begin(deps, res, req);
     if (exchange.oversized) return;
     exchange.send(204, {
-      'Access-Control-Allow-Methods': 'GET, HEAD, POST, DELETE',
+      'Access-Control-Allow-Methods': 'GET, HEAD, POST, PATCH, DELETE',
       'Access-Control-Allow-Headers': 'Content-Type, X-Token, X-Secret, freshness-token',
       'Access-Control-Max-Age': '86400',
     });

@@ -4,7 +4,7 @@
  * generation of the original it was rendered from: a render of an earlier
  * upload of an id can never be stored under, or served for, a later one.
  */
-import { FORMAT_EXTENSION, type UrlFit, type UrlFormat } from '../options/grammar.js';
+import { FORMAT_EXTENSION, type UrlFit, type UrlFormat, type UrlGravity } from '../options/grammar.js';
 import type { ObjectStorage } from '../storage/types.js';
 
 /** Media types by format name. */
@@ -34,6 +34,12 @@ export interface VariantSpec {
   width: number;
   height: number;
   fit: UrlFit;
+  /** Where a crop box sits, resolved ('centre' for fits that crop nothing, and for `focus` without a focal point). */
+  gravity: UrlGravity;
+  /** The focal point a `focus` gravity centres on (the original's, in its pixels); null otherwise. */
+  focus: { x: number; y: number } | null;
+  /** Frames kept of an animated source (1: a still). */
+  frames: number;
   /** 'auto' for formats quality does not apply to (PNG), so that they make one variant. */
   quality: number | 'auto';
   /** The blur sigma, 0 for none. */
@@ -42,14 +48,32 @@ export interface VariantSpec {
 }
 
 /**
+ * The gravity segment of a crop's key: none for `centre` (keys from before
+ * gravities stay valid), and the focal point itself for `focus`, so a render
+ * made before the point moved is never served after.
+ */
+function gravitySegment(spec: VariantSpec): string {
+  if (spec.fit !== 'crop' || spec.gravity === 'centre') return '';
+  if (spec.gravity === 'focus' && spec.focus) return `-gfocus${spec.focus.x}.${spec.focus.y}`;
+  return `-g${spec.gravity}`;
+}
+
+/**
  * The cache key (without the storage prefix):
- * `{id}/{generation}/{w}x{h}-{fit}-q{quality}-b{sigma}.{ext}`, without the
- * generation segment for originals from before generations.
+ * `{id}/{generation}/{w}x{h}-{fit}[-g{gravity}][-f{frames}]-q{quality}-b{sigma}.{ext}`,
+ * without the generation segment for originals from before generations; the
+ * gravity only for crops not centred, the frames only for animations.
  */
 export function variantKey(spec: VariantSpec): string {
-  const size = spec.width || spec.height ? `${spec.width}x${spec.height}-${spec.fit}` : 'original';
+  const sized = spec.width || spec.height ? `${spec.width}x${spec.height}-${spec.fit}${gravitySegment(spec)}` : 'original';
+  const size = spec.frames > 1 ? `${sized}-f${spec.frames}` : sized;
   const folder = spec.generation ? `${spec.id}/${spec.generation}` : spec.id;
   return `${folder}/${size}-q${spec.quality}-b${spec.blur}.${STORED_EXTENSION[spec.format] ?? spec.format}`;
+}
+
+/** True for the key of a `crop` render (those a new focal point may change). */
+export function isCropKey(key: string): boolean {
+  return /(^|\/)\d+x\d+-crop-[^/]*$/.test(key);
 }
 
 /** S3 shares one bucket between originals and the cache, so it needs prefixes; folders do not. */

@@ -24,9 +24,9 @@ export async function deleteImage(deps: ImageDeps, originals: Originals, id: str
   return { variants: variantKeys.length };
 }
 
-/** Drops every rendered variant of one original, keeping the original. */
-export async function purgeVariantsOf(deps: Pick<ImageDeps, 'store' | 'cache'>, id: string): Promise<number> {
-  const keys = await deps.store.deleteVariantsOf(id);
+/** Drops the rendered variants of one original (those whose key `matches`, or all), keeping the original. */
+export async function purgeVariantsOf(deps: Pick<ImageDeps, 'store' | 'cache'>, id: string, matches?: (key: string) => boolean): Promise<number> {
+  const keys = await deps.store.deleteVariantsOf(id, matches);
   await deps.cache.delete(keys);
   return keys.length;
 }

@@ -7,7 +7,7 @@
  */
 import { ImageError, toImageError, type ErrorCode } from '../errors.js';
 import type { Admitter, FlightEnd, Priority } from '../admission/types.js';
-import type { PreparedOriginal, RenderResult } from '../render/engine.js';
+import type { PreparedOriginal, RenderResult, SummarisedOriginal } from '../render/engine.js';
 import type { RenderPool } from '../render/pool.js';
 import type { PrepareOptions, RenderOptions } from '../render/options.js';
 
@@ -120,15 +120,25 @@ export class Renders {
   }
 
   /** Checks and prepares an upload in the pool, under a foreground slot. */
-  async prepareOriginal(input: Uint8Array, options: PrepareOptions, job: { client: string }): Promise<PreparedOriginal> {
-    const admission = await this.admitter.admit({ priority: 'foreground', client: job.client, cost: costClass('prepare', 'any', input.byteLength * 8) });
+  prepareOriginal(input: Uint8Array, options: PrepareOptions, job: { client: string }): Promise<PreparedOriginal> {
+    return this.unkeyed('prepare', input.byteLength, job.client, () => this.pool.prepareOriginal(input, options));
+  }
+
+  /** Summarises a stored original in the pool (its first GET /{id}.json), under a foreground slot. */
+  summarise(input: () => Promise<Uint8Array>, options: { maxInputPixels: number; maxPages: number; timeoutMs: number }, job: { client: string; bytes: number }): Promise<SummarisedOriginal> {
+    return this.unkeyed('summarise', job.bytes, job.client, async () => this.pool.summarise(await input(), options));
+  }
+
+  /** Pool work that no other request can share (no key): admitted, run, released. */
+  private async unkeyed<T>(kind: string, bytes: number, client: string, work: () => Promise<T>): Promise<T> {
+    const admission = await this.admitter.admit({ priority: 'foreground', client, cost: costClass(kind, 'any', bytes * 8) });
     if (admission.kind === 'refused') throw refusal(admission.retryAfterMs, admission.reason);
     if (admission.kind !== 'granted') throw new ImageError('INTERNAL', `An unkeyed admission was ${admission.kind}`);
     const started = performance.now();
     try {
-      const prepared = await this.pool.prepareOriginal(input, options);
+      const done = await work();
       admission.ticket.release({ ms: performance.now() - started });
-      return prepared;
+      return done;
     } catch (error) {
       admission.ticket.release({ ms: performance.now() - started, error: { code: toImageError(error).code, remember: false } });
       throw error;

@@ -2,11 +2,13 @@
  * The use cases, composed over interfaces: no uWS, no SQL, no AWS in here.
  * The HTTP layer calls these; tests can call them without a server.
  */
-import type { VariantRequest } from '../options/parse.js';
+import { parseImageRequest, type VariantRequest } from '../options/parse.js';
+import { changeFocus, type FocusResult } from './focus.js';
+import { Infos, type InfoReply } from './info.js';
 import { Originals } from './originals.js';
 import { deleteImage } from './purge.js';
 import { issueToken } from './tokens.js';
-import type { ImageDeps, ImageReply, RequestContext } from './types.js';
+import { NO_EVENTS, type ImageDeps, type ImageReply, type RequestContext } from './types.js';
 import { upload, type UploadInput, type UploadResult } from './upload.js';
 import { Variants } from './variants.js';
 import { WorkingCopies } from './working-copies.js';
@@ -20,6 +22,15 @@ export interface ImageService {
   upload(input: UploadInput): Promise<UploadResult>;
   /** DELETE /{id}. */
   delete(id: string, secret: string): Promise<{ variants: number }>;
+  /** GET /{id}.json: the original's size, focal point and placeholders. */
+  info(id: string, client: string): Promise<InfoReply>;
+  /** PATCH /{id}: a new focal point (or none); the id's crop renders are dropped. */
+  changeFocus(id: string, secret: string, body: unknown): Promise<FocusResult>;
+  /**
+   * Renders the configured `prerender` variants of a just uploaded id in the
+   * background (never before its upload was answered). Resolves once each ended.
+   */
+  prerender(id: string): Promise<void>;
   /** Throws UNAVAILABLE when the database is unreachable. */
   health(): Promise<void>;
   /** Drops what this process remembers of an id (another process deleted it). */
@@ -49,6 +60,8 @@ export function createImageService(deps: ImageDeps): ImageService {
     { store: deps.store, storage: deps.originals, renders: deps.renders, originals, log: deps.log, ...(deps.events ? { events: deps.events } : {}) },
   );
   const variants = new Variants(deps, originals, copies);
+  const infos = new Infos(deps, originals);
+  const events = deps.events ?? NO_EVENTS;
   const tokenDeps = {
     store: deps.store,
     secret: deps.config.secret,
@@ -70,6 +83,27 @@ export function createImageService(deps: ImageDeps): ImageService {
       const result = await deleteImage(deps, originals, id, secret);
       variants.forgetPrefix(id);
       return result;
+    },
+    info: (id, client) => infos.get(id, client),
+    async changeFocus(id, secret, body) {
+      const result = await changeFocus(deps, originals, id, secret, body);
+      variants.forgetPrefix(id);
+      return result;
+    },
+    async prerender(id) {
+      if (deps.config.prerender.length === 0) return;
+      deps.log.info({ id, variants: deps.config.prerender }, 'prerender started');
+      const original = await originals.get(id).catch(() => undefined);
+      if (!original) return;
+      await Promise.all(
+        deps.config.prerender.map(async (suffix) => {
+          const [path = '', query = ''] = suffix.split('?', 2);
+          // Checked when the config was loaded; the id is one an upload just took.
+          const request = parseImageRequest(`/${id}${path}`, query);
+          const outcome = await variants.renderInBackground(original, variants.specFor(request, original));
+          events.prerender(outcome);
+        }),
+      );
     },
     health: () => deps.store.ping(),
     forget(id) {

@@ -17,9 +17,11 @@ export interface ImageEvents {
   renderSource(source: 'original' | `copy-${number}`): void;
   /** The copies of an original were decided: made (with their bytes), none needed, dropped under load, or failed. */
   workingCopies(outcome: 'made' | 'none' | 'dropped' | 'failed', bytes: number): void;
+  /** A pre-render after an upload ended so. */
+  prerender(outcome: 'stored' | 'cached' | 'dropped' | 'failed'): void;
 }
 
-export const NO_EVENTS: ImageEvents = { cache() {}, render() {}, upload() {}, token() {}, backgroundDropped() {}, renderSource() {}, workingCopies() {} };
+export const NO_EVENTS: ImageEvents = { cache() {}, render() {}, upload() {}, token() {}, backgroundDropped() {}, renderSource() {}, workingCopies() {}, prerender() {} };
 
 export interface ImageDeps {
   config: Config;

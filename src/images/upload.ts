@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ImageError } from '../errors.js';
-import type { UploadCrop } from '../options/upload.js';
+import type { UploadCrop, UploadFocus } from '../options/upload.js';
 import { contentTypeOf, originalKey } from './keys.js';
 import type { Originals } from './originals.js';
 import { checkToken, tokenDigest } from './tokens.js';
@@ -17,6 +17,8 @@ export interface UploadInput {
   id: string;
   token: string;
   crop?: UploadCrop;
+  /** A focal point in the uploaded image's displayed pixels, after the crop. */
+  focus?: UploadFocus;
   /** Who uploads (for fair admission to the render slots). */
   client?: string;
   /** Reads the body into a temp file; called only once the token is reserved. */
@@ -55,6 +57,8 @@ export async function upload(deps: ImageDeps, originals: Originals, input: Uploa
       bytes,
       {
         ...(input.crop ? { crop: input.crop } : {}),
+        ...(input.focus ? { focus: input.focus } : {}),
+        summarise: deps.config.metadata.atUpload,
         maxPixels: deps.config.constraints.maxOnDiskPixels,
         maxInputPixels: deps.config.constraints.maxInputPixels,
         maxPages: deps.config.constraints.maxPages,
@@ -81,6 +85,9 @@ export async function upload(deps: ImageDeps, originals: Originals, input: Uploa
       jpegQuality: prepared.format === 'jpeg' ? prepared.jpegQuality : null,
       // Not decided yet: made in the background once the upload is acknowledged.
       copies: null,
+      frames: prepared.frames,
+      focus: prepared.focus ?? null,
+      summary: prepared.summary ?? null,
     };
     await deps.store.insertOriginal(record);
     recorded = true;

@@ -5,7 +5,7 @@
 import { LRUCache } from 'lru-cache';
 import { ImageError } from '../errors.js';
 import { acceptsExplicitly } from '../options/accept.js';
-import type { UrlFormat } from '../options/grammar.js';
+import { ANIMATED_FORMATS, type UrlFormat, type UrlGravity } from '../options/grammar.js';
 import type { VariantRequest } from '../options/parse.js';
 import type { RenderOptions } from '../render/options.js';
 import type { RenderResult } from '../render/engine.js';
@@ -70,7 +70,7 @@ export class Variants {
     const headers: Headers = vary ? { Vary: 'Accept' } : {};
     const spec = this.specOf(request, format, original);
     // Quality does not apply to PNG: a PNG original with only ?quality is the original itself.
-    const filtered = spec.blur > 0 || (request.hasFilters && spec.quality !== 'auto');
+    const filtered = spec.blur > 0 || (request.hasFilters && spec.quality !== 'auto') || request.frames !== undefined;
     if (request.kind === 'original' && !filtered && format === original.format) {
       return this.serveOriginal(original, context, headers);
     }
@@ -98,16 +98,38 @@ export class Variants {
   }
 
   private specOf(request: VariantRequest, format: UrlFormat, original: OriginalRecord): VariantSpec {
+    const gravity = this.gravityOf(request, original);
     return {
       id: request.id,
       generation: original.generation,
       width: request.width * request.scale,
       height: request.height * request.scale,
       fit: request.fit,
+      gravity,
+      focus: gravity === 'focus' ? (original.focus ?? null) : null,
+      frames: this.framesOf(request, format, original),
       quality: format === 'png' ? 'auto' : request.quality,
       blur: request.blur ? this.deps.config.blurSigma : 0,
       format,
     };
+  }
+
+  /**
+   * The gravity a crop is rendered with: the one asked for, else the focal point when the
+   * original has one; `focus` without one is `centre`. Other fits crop nothing: `centre`.
+   */
+  private gravityOf(request: VariantRequest, original: OriginalRecord): UrlGravity {
+    if (request.kind !== 'variant' || request.fit !== 'crop') return 'centre';
+    const gravity = request.gravity ?? (original.focus ? 'focus' : 'centre');
+    return gravity === 'focus' && !original.focus ? 'centre' : gravity;
+  }
+
+  /** Frames kept: 1 unless an animated source goes to an animated format, then at most animation.max_frames. */
+  private framesOf(request: VariantRequest, format: UrlFormat, original: OriginalRecord): number {
+    if (!ANIMATED_FORMATS.includes(format) || (original.format !== 'gif' && original.format !== 'webp')) return 1;
+    const max = this.deps.config.animation.maxFrames;
+    // An original recorded before frame counts were kept may have any number: the addon caps it.
+    return Math.max(1, Math.min(max, request.frames ?? max, original.frames ?? max));
   }
 
   private async serveOriginal(original: OriginalRecord, context: RequestContext, headers: Headers): Promise<ImageReply> {
@@ -166,6 +188,9 @@ export class Variants {
       ...(from && original ? { source: { width: original.width, height: original.height, jpegQuality: original.format === 'jpeg' ? original.jpegQuality : null } } : {}),
       ...(spec.width ? { width: spec.width, height: spec.height } : {}),
       fit: spec.fit,
+      gravity: spec.gravity,
+      ...(spec.focus ? { focus: spec.focus } : {}),
+      frames: spec.frames,
       format: spec.format,
       quality: spec.quality,
       ...(spec.blur ? { blur: { sigma: spec.blur } } : {}),
@@ -178,7 +203,7 @@ export class Variants {
 
   /** The render of a miss, once per machine: here, or by another process that then stores it. */
   private renderOnce(original: OriginalRecord, spec: VariantSpec, key: string, fresh: boolean, context: RequestContext): Promise<MissOutcome> {
-    const pixels = spec.width ? outputPixels(original.width, original.height, spec.width, spec.height, spec.fit) : original.width * original.height;
+    const pixels = spec.frames * (spec.width ? outputPixels(original.width, original.height, spec.width, spec.height, spec.fit) : original.width * original.height);
     const job = {
       priority: 'foreground' as const,
       client: context.client,
@@ -302,7 +327,7 @@ export class Variants {
     const key = cacheKey(this.deps.cache, spec);
     try {
       if (this.located.has(key) || (await this.deps.store.getVariant(key))) return 'cached';
-      const pixels = spec.width ? outputPixels(original.width, original.height, spec.width, spec.height, spec.fit) : original.width * original.height;
+      const pixels = spec.frames * (spec.width ? outputPixels(original.width, original.height, spec.width, spec.height, spec.fit) : original.width * original.height);
       const started = performance.now();
       const outcome = await this.renderFromBest(original, spec, { priority: 'background', client: 'background', cost: costClass('render', spec.format, pixels), key, joinable: true });
       if (outcome.kind === 'joined') return outcome.end.kind === 'stored' ? 'cached' : 'failed';

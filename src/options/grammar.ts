@@ -5,6 +5,7 @@
  *   /{id}_{w}_{h}.{ext}          a variant fitted into w x h
  *   /{id}_{w}_{h}_{n}x.{ext}     the same at (w*n) x (h*n)
  *   /{id}.{ext}                  the original (converted if ext names another format)
+ *   /{id}.json                   what is known of the original (size, focus, placeholders)
  */
 
 /** Ids: 1..128 letters, digits, `-` and `_`. Nothing else can reach a folder. */
@@ -17,7 +18,7 @@ export const MAX_URL_SIDE = 100_000;
 export const MAX_SCALE = 4;
 
 /** The formats a URL can ask for (and the renderer writes). */
-export const URL_FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const;
+export const URL_FORMATS = ['jpeg', 'png', 'webp', 'avif', 'gif'] as const;
 export type UrlFormat = (typeof URL_FORMATS)[number];
 
 /** File extensions and the format each names. */
@@ -29,6 +30,7 @@ export const EXTENSIONS: Readonly<Record<string, UrlFormat>> = {
   png: 'png',
   webp: 'webp',
   avif: 'avif',
+  gif: 'gif',
 };
 
 /** Formats accepted as input, recognised by their bytes (the stored format of an original). */
@@ -36,10 +38,27 @@ export const INPUT_FORMATS = ['jpeg', 'png', 'gif', 'webp', 'avif', 'tiff'] as c
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 
 /** The canonical extension written for each format. */
-export const FORMAT_EXTENSION: Readonly<Record<UrlFormat, string>> = { jpeg: 'jpg', png: 'png', webp: 'webp', avif: 'avif' };
+export const FORMAT_EXTENSION: Readonly<Record<UrlFormat, string>> = { jpeg: 'jpg', png: 'png', webp: 'webp', avif: 'avif', gif: 'gif' };
+
+/** Output formats that keep the frames of an animated source (up to animation.max_frames). */
+export const ANIMATED_FORMATS: readonly UrlFormat[] = ['webp', 'gif'];
 
 export const URL_FITS = ['clip', 'crop', 'canvas', 'cover'] as const;
 export type UrlFit = (typeof URL_FITS)[number];
 
+/**
+ * Where a `crop` box sits: a compass point, libvips' smart crop (`attention`,
+ * `entropy`), or the original's focal point (`focus`). `centre` is the default,
+ * unless the original has a focal point: then `focus` is.
+ */
+export const URL_GRAVITIES = ['centre', 'north', 'south', 'east', 'west', 'northeast', 'northwest', 'southeast', 'southwest', 'attention', 'entropy', 'focus'] as const;
+export type UrlGravity = (typeof URL_GRAVITIES)[number];
+
+/** The largest `?frames=` a URL may ask for (animation.max_frames caps it further). */
+export const MAX_URL_FRAMES = 100_000;
+
+/** The extension of the JSON answer `GET /{id}.json`. */
+export const INFO_EXTENSION = 'json';
+
 /** The query parameters the service reads; any other is ignored (CDN cache busters). */
-export const QUERY_KEYS = ['fit', 'blur', 'quality', 'proxy', 'allow_webp'] as const;
+export const QUERY_KEYS = ['fit', 'blur', 'quality', 'proxy', 'allow_webp', 'gravity', 'frames'] as const;

@@ -4,7 +4,21 @@
  * leave its folder or a size beyond MAX_URL_SIDE.
  */
 import { ImageError, badOption } from '../errors.js';
-import { EXTENSIONS, ID_PATTERN, MAX_ID_LENGTH, MAX_SCALE, MAX_URL_SIDE, QUERY_KEYS, URL_FITS, type UrlFit, type UrlFormat } from './grammar.js';
+import {
+  EXTENSIONS,
+  ID_PATTERN,
+  INFO_EXTENSION,
+  MAX_ID_LENGTH,
+  MAX_SCALE,
+  MAX_URL_FRAMES,
+  MAX_URL_SIDE,
+  QUERY_KEYS,
+  URL_FITS,
+  URL_GRAVITIES,
+  type UrlFit,
+  type UrlFormat,
+  type UrlGravity,
+} from './grammar.js';
 
 export type { UrlFormat } from './grammar.js';
 
@@ -21,12 +35,16 @@ export interface VariantRequest {
   /** The retina factor `_{n}x`, 1 when absent. */
   readonly scale: number;
   readonly fit: UrlFit;
+  /** Where a crop box sits; undefined when not given (the original's focal point decides). */
+  readonly gravity: UrlGravity | undefined;
+  /** The most frames an animated output keeps; undefined when not given (animation.max_frames). */
+  readonly frames: number | undefined;
   readonly blur: boolean;
   /** 0..100, or 'auto'. */
   readonly quality: number | 'auto';
   readonly proxy: boolean;
   readonly allowWebp: boolean;
-  /** True when blur or quality was given explicitly (an original must then be rendered). */
+  /** True when blur, quality or frames was given explicitly (an original must then be rendered). */
   readonly hasFilters: boolean;
 }
 
@@ -91,6 +109,22 @@ function parseFit(values: Map<string, string>): UrlFit {
   return value as UrlFit;
 }
 
+function parseGravity(values: Map<string, string>): UrlGravity | undefined {
+  const value = values.get('gravity');
+  if (value === undefined) return undefined;
+  if (!(URL_GRAVITIES as readonly string[]).includes(value)) throw badOption(`one of ${URL_GRAVITIES.join(', ')}`, 'gravity', value);
+  return value as UrlGravity;
+}
+
+function parseFrames(values: Map<string, string>): number | undefined {
+  const value = values.get('frames');
+  if (value === undefined) return undefined;
+  if (!/^\d{1,6}$/.test(value) || Number(value) < 1 || Number(value) > MAX_URL_FRAMES) {
+    throw badOption(`an integer between 1 and ${MAX_URL_FRAMES}`, 'frames', value);
+  }
+  return Number(value);
+}
+
 /** Splits `/{name}.{ext}` into its name and format. */
 export function splitPath(path: string): { name: string; ext: string; format: UrlFormat } {
   if (path.length > MAX_PATH_LENGTH) throw new ImageError('BAD_REQUEST', `Expected a path of at most ${MAX_PATH_LENGTH} characters`);
@@ -129,6 +163,7 @@ export function parseImageRequest(path: string, query = ''): VariantRequest {
   const values = readQuery(query);
   const quality = parseQuality(values);
   const blur = parseBoolean(values, 'blur');
+  const frames = parseFrames(values);
   return Object.freeze({
     id,
     format,
@@ -137,11 +172,13 @@ export function parseImageRequest(path: string, query = ''): VariantRequest {
     height,
     scale,
     fit: parseFit(values),
+    gravity: parseGravity(values),
+    frames,
     blur,
     quality,
     proxy: parseBoolean(values, 'proxy'),
     allowWebp: parseBoolean(values, 'allow_webp'),
-    hasFilters: blur || values.has('quality'),
+    hasFilters: blur || values.has('quality') || frames !== undefined,
   });
 }
 
@@ -173,4 +210,12 @@ export function parseIdPath(path: string): string {
   const name = dot === -1 ? path.slice(1) : path.slice(1, dot);
   if (dot !== -1) splitPath(path);
   return checkId(name);
+}
+
+/** The id of `GET /{id}.json`, or undefined when the path names no JSON answer. */
+export function parseInfoPath(path: string): string | undefined {
+  if (!path.toLowerCase().endsWith(`.${INFO_EXTENSION}`)) return undefined;
+  if (path.length > MAX_PATH_LENGTH) throw new ImageError('BAD_REQUEST', `Expected a path of at most ${MAX_PATH_LENGTH} characters`);
+  if (!path.startsWith('/') || path.indexOf('/', 1) !== -1) throw new ImageError('BAD_REQUEST', 'Expected a path of the form /{id}.json');
+  return checkId(path.slice(1, -(INFO_EXTENSION.length + 1)));
 }

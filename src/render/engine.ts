@@ -5,7 +5,8 @@
  */
 import { badOption, toImageError } from '../errors.js';
 import { native, type InputFormat, type NativeRenderOptions, type OutputFormat, type ProbeResult } from './native.js';
-import { normalizePrepareOptions, normalizeRenderOptions, type PrepareOptions, type RenderOptions } from './options.js';
+import { checkFocus, DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_PAGES, normalizePrepareOptions, normalizeRenderOptions, type FocalPoint, type PrepareOptions, type RenderOptions } from './options.js';
+import { toImageSummary, type ImageSummary } from './summary.js';
 
 /** A rendered image: bytes in a transferable ArrayBuffer. */
 export interface RenderResult {
@@ -27,6 +28,18 @@ export interface PreparedOriginal {
   height: number;
   /** The upload's estimated JPEG quality (what `auto` keeps); null when it is no JPEG. */
   jpegQuality: number | null;
+  /** Pages or frames, as the header declares. */
+  frames: number;
+  /** The focal point in the stored original's pixels (scaled when it was downscaled); undefined when none was given. */
+  focus?: FocalPoint;
+  /** With `summarise`: the placeholders and dominant colour of the stored picture. */
+  summary?: ImageSummary;
+}
+
+/** The summary of a stored original, and its frame count. */
+export interface SummarisedOriginal {
+  frames: number;
+  summary: ImageSummary;
 }
 
 function checkInput(input: unknown): Uint8Array {
@@ -74,6 +87,9 @@ export function prepareOriginal(input: Uint8Array, options: PrepareOptions): Pre
     swap ? header.height : header.width,
     swap ? header.width : header.height,
   );
+  const pictureWidth = normalized.crop?.width ?? (swap ? header.height : header.width);
+  const pictureHeight = normalized.crop?.height ?? (swap ? header.width : header.height);
+  const focus = options.focus === undefined ? undefined : checkFocus(options.focus, pictureWidth, pictureHeight);
   const result = call(() => native().prepareOriginal(bytes, normalized));
   return {
     data: result.changed && result.data ? new Uint8Array(result.data) : bytes,
@@ -82,5 +98,30 @@ export function prepareOriginal(input: Uint8Array, options: PrepareOptions): Pre
     width: result.width,
     height: result.height,
     jpegQuality: result.jpegQuality ?? null,
+    frames: result.frames,
+    // A downscale moves the point with its pixel.
+    ...(focus ? { focus: scalePoint(focus, pictureWidth, pictureHeight, result.width, result.height) } : {}),
+    ...(result.summary ? { summary: toImageSummary(result.summary) } : {}),
   };
+}
+
+function scalePoint(point: FocalPoint, fromWidth: number, fromHeight: number, toWidth: number, toHeight: number): FocalPoint {
+  if (fromWidth === toWidth && fromHeight === toHeight) return point;
+  return {
+    x: Math.min(toWidth - 1, Math.floor(((point.x + 0.5) * toWidth) / fromWidth)),
+    y: Math.min(toHeight - 1, Math.floor(((point.y + 0.5) * toHeight) / fromHeight)),
+  };
+}
+
+/** Summarises a stored original (dominant colour, BlurHash, LQIP) from a decode shrunk on load. */
+export function summariseOriginal(input: Uint8Array, options: { maxInputPixels?: number; maxPages?: number; timeoutMs?: number } = {}): SummarisedOriginal {
+  const bytes = checkInput(input);
+  const result = call(() =>
+    native().summarise(bytes, {
+      maxInputPixels: options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS,
+      maxPages: options.maxPages ?? DEFAULT_MAX_PAGES,
+      timeoutMs: options.timeoutMs ?? 0,
+    }),
+  );
+  return { frames: result.frames, summary: toImageSummary(result) };
 }

@@ -8,13 +8,15 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { packageRoot } from '../util/package-root.js';
 
-import type { InputFormat, UrlFit, UrlFormat } from '../options/grammar.js';
+import type { InputFormat, UrlFit, UrlFormat, UrlGravity } from '../options/grammar.js';
 
 export type { InputFormat } from '../options/grammar.js';
 /** Formats the renderer writes (native/vocabulary.h). */
 export type OutputFormat = UrlFormat;
 /** How an image is fitted into the requested box (native/vocabulary.h). */
 export type Fit = UrlFit;
+/** Where a crop box sits (native/vocabulary.h). */
+export type Gravity = UrlGravity;
 
 /** What `probe` reads from the header, without decoding pixels. */
 export interface ProbeResult {
@@ -31,6 +33,10 @@ export interface ProbeResult {
   interlaced: boolean;
   /** The IJG quality the JPEG was saved at, estimated from its tables. */
   jpegQuality?: number;
+  /** An animation's frame delays in ms, one per frame. */
+  delays?: number[];
+  /** An animation's loop count (0: forever). */
+  loop?: number;
 }
 
 /** Options as the addon reads them: complete and checked. */
@@ -38,6 +44,11 @@ export interface NativeRenderOptions {
   width: number;
   height: number;
   fit: Fit;
+  gravity: Gravity;
+  /** The source's focal point in its displayed pixels, for gravity `focus`; null when it has none. */
+  focus: { x: number; y: number } | null;
+  /** The most frames an animated WebP or GIF output keeps (1: a still). */
+  maxFrames: number;
   format: OutputFormat;
   /** -1 means auto. */
   quality: number;
@@ -73,6 +84,26 @@ export interface NativePrepareOptions {
   timeoutMs: number;
   /** False: EXIF, XMP, IPTC and comments are removed from the stored original. */
   keepMetadata: boolean;
+  /** True: the result carries the summary of the stored picture. */
+  summarise: boolean;
+}
+
+/** What the addon summarises of a picture; the BlurHash is encoded from `pixels` (summary.ts). */
+export interface NativeSummary {
+  /** `#rrggbb`. */
+  dominant: string;
+  /** RGBA, at most 16 px on the long side, flattened onto white. */
+  pixels: ArrayBuffer;
+  pixelsWidth: number;
+  pixelsHeight: number;
+  /** A blurred WebP of at most 32 px, small enough for a data URI under 1 KB. */
+  lqip: ArrayBuffer;
+}
+
+export interface NativeSummaryOptions {
+  maxInputPixels: number;
+  maxPages: number;
+  timeoutMs: number;
 }
 
 export interface NativePrepareResult {
@@ -83,6 +114,9 @@ export interface NativePrepareResult {
   height: number;
   /** The upload's estimated JPEG quality, when it is a JPEG. */
   jpegQuality?: number;
+  /** Pages or frames, as the header declares. */
+  frames: number;
+  summary?: NativeSummary;
 }
 
 /** The memory and files libvips tracks, for metrics. */
@@ -110,12 +144,17 @@ export interface EncodeRawOptions {
   orientation?: number;
   cmyk?: boolean;
   pageHeight?: number;
+  /** Frame delays in ms, one per frame (GIF, WebP). */
+  delays?: number[];
+  /** Loop count of an animation (0: forever). */
+  loop?: number;
 }
 
 export interface NativeAddon {
   probe(input: Uint8Array): ProbeResult;
   render(input: Uint8Array, options: NativeRenderOptions): NativeRenderResult;
   prepareOriginal(input: Uint8Array, options: NativePrepareOptions): NativePrepareResult;
+  summarise(input: Uint8Array, options: NativeSummaryOptions): NativeSummary & { frames: number };
   setConcurrency(threads: number): void;
   stats(): VipsStats;
   versions(): { vips: string };
@@ -123,7 +162,7 @@ export interface NativeAddon {
   decodeRaw(input: Uint8Array): RawImage;
   libvipsLoaderFor(input: Uint8Array): string | null;
   /** The addon's own vocabulary, to check it against src/options/grammar.ts. */
-  vocabulary(): { fits: string[]; outputFormats: string[]; inputFormats: string[] };
+  vocabulary(): { fits: string[]; gravities: string[]; outputFormats: string[]; inputFormats: string[] };
 }
 
 let addon: NativeAddon | undefined;

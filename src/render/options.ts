@@ -4,8 +4,8 @@
  * and carry the code BAD_OPTION.
  */
 import { badOption } from '../errors.js';
-import { URL_FITS, URL_FORMATS } from '../options/grammar.js';
-import type { Fit, NativePrepareOptions, NativeRenderOptions, OutputFormat } from './native.js';
+import { URL_FITS, URL_FORMATS, URL_GRAVITIES } from '../options/grammar.js';
+import type { Fit, Gravity, NativePrepareOptions, NativeRenderOptions, OutputFormat } from './native.js';
 
 /** The largest output side: WebP's limit, and far beyond any sane image request. */
 export const MAX_DIMENSION = 16383;
@@ -18,6 +18,15 @@ export const MAX_BLUR_SIGMA = 100;
 export const DEFAULT_MAX_PAGES = 1000;
 
 export const FITS: readonly Fit[] = URL_FITS;
+export const GRAVITIES: readonly Gravity[] = URL_GRAVITIES;
+/** The most frames a render keeps of an animation, whatever it asks. */
+export const MAX_FRAMES = 100_000;
+
+/** A point in displayed pixels (after EXIF orientation). */
+export interface FocalPoint {
+  x: number;
+  y: number;
+}
 export const OUTPUT_FORMATS: readonly OutputFormat[] = URL_FORMATS;
 
 /** A colour as `#rrggbb`, `rrggbb`, or `[r, g, b]` with 0..255 channels. */
@@ -31,6 +40,12 @@ export interface RenderOptions {
   height?: number;
   /** How the image fits the box; default `clip`. */
   fit?: Fit;
+  /** Where a `crop` box sits; default `centre`. `focus` needs `focus`, else it is `centre`. */
+  gravity?: Gravity;
+  /** The source's focal point, in its displayed pixels, for gravity `focus`. */
+  focus?: FocalPoint;
+  /** The most frames an animated GIF or WebP source keeps in a WebP or GIF output; default 1 (a still). */
+  frames?: number;
   /** Output format; default `jpeg`. */
   format?: OutputFormat;
   /** 0..100, or `auto` (default): a JPEG from a JPEG keeps its quality. Ignored for PNG. */
@@ -69,6 +84,10 @@ export interface PrepareOptions {
   timeoutMs?: number;
   /** Keep EXIF, XMP, IPTC and comments; default false (removed, losslessly for JPEG, PNG and WebP). */
   keepMetadata?: boolean;
+  /** A focal point in displayed pixels of the image after the crop; scaled with it when it is downscaled. */
+  focus?: FocalPoint;
+  /** Summarise the stored picture (dominant colour, BlurHash, LQIP); default false. */
+  summarise?: boolean;
 }
 
 type Bag = Record<string, unknown>;
@@ -149,6 +168,27 @@ function parseBlur(value: unknown): number {
   return sigma;
 }
 
+/** Checks a focal point against an image of `width` x `height` displayed pixels. */
+export function checkFocus(value: unknown, width: number, height: number, name = 'focus'): FocalPoint {
+  const bag = asBag(value, name);
+  const x = bag.x;
+  const y = bag.y;
+  if (!isInteger(x) || x < 0 || x >= width) throw badOption(`an integer between 0 and ${width - 1}`, `${name}.x`, x);
+  if (!isInteger(y) || y < 0 || y >= height) throw badOption(`an integer between 0 and ${height - 1}`, `${name}.y`, y);
+  return { x, y };
+}
+
+function parseRenderFocus(value: unknown): { x: number; y: number } | null {
+  if (value === undefined || value === null) return null;
+  const bag = asBag(value, 'focus');
+  const coordinate = (key: 'x' | 'y') => {
+    const v = bag[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw badOption('a number of at least 0', `focus.${key}`, v);
+    return v;
+  };
+  return { x: coordinate('x'), y: coordinate('y') };
+}
+
 /** Checks render options and fills defaults, ready for the addon. */
 export function normalizeRenderOptions(options: unknown): NativeRenderOptions {
   const bag = asBag(options, 'options');
@@ -156,6 +196,9 @@ export function normalizeRenderOptions(options: unknown): NativeRenderOptions {
     width: optionalInteger(bag, 'width', 1, MAX_DIMENSION) ?? 0,
     height: optionalInteger(bag, 'height', 1, MAX_DIMENSION) ?? 0,
     fit: oneOf(bag, 'fit', FITS, 'clip'),
+    gravity: oneOf(bag, 'gravity', GRAVITIES, 'centre'),
+    focus: parseRenderFocus(bag.focus),
+    maxFrames: optionalInteger(bag, 'frames', 1, MAX_FRAMES) ?? 1,
     format: oneOf(bag, 'format', OUTPUT_FORMATS, 'jpeg'),
     quality: parseQuality(bag.quality),
     blurSigma: parseBlur(bag.blur),
@@ -197,6 +240,7 @@ export function normalizePrepareOptions(
     maxPages: optionalInteger(bag, 'maxPages', 1, 1_000_000) ?? DEFAULT_MAX_PAGES,
     timeoutMs: optionalInteger(bag, 'timeoutMs', 0, 2_147_483_647) ?? 0,
     keepMetadata: optionalBoolean(bag, 'keepMetadata') ?? false,
+    summarise: optionalBoolean(bag, 'summarise') ?? false,
   };
   if (!Number.isFinite(normalized.maxPixels)) normalized.maxPixels = 0;
   if (bag.crop !== undefined) {

@@ -10,7 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { ImageError, toImageError } from '../errors.js';
-import type { PreparedOriginal, RenderResult } from './engine.js';
+import type { PreparedOriginal, RenderResult, SummarisedOriginal } from './engine.js';
 import type { ProbeResult } from './native.js';
 import { normalizeRenderOptions, type PrepareOptions, type RenderOptions } from './options.js';
 import type { WorkerReply, WorkerTask } from './protocol.js';
@@ -54,6 +54,8 @@ export interface RenderPool {
   render(input: Uint8Array, options?: RenderOptions): Promise<RenderResult>;
   probe(input: Uint8Array): Promise<ProbeResult>;
   prepareOriginal(input: Uint8Array, options: PrepareOptions): Promise<PreparedOriginal>;
+  /** The summary (dominant colour, BlurHash, LQIP) of a stored original. */
+  summarise(input: Uint8Array, options: { maxInputPixels: number; maxPages: number; timeoutMs?: number }): Promise<SummarisedOriginal>;
   stats(): RenderPoolStats;
   /** False when a new task would be refused with OVERLOADED right now. */
   hasRoom(): boolean;
@@ -206,6 +208,11 @@ export function createRenderPool(options: RenderPoolOptions = {}): RenderPool {
       const timeoutMs = effectiveTimeout(prepareOptions.timeoutMs);
       const task: WorkerTask = { op: 'prepare', input: transferable(input), options: { ...prepareOptions, timeoutMs } };
       return unwrap<PreparedOriginal>(await dispatch(task, timeoutMs));
+    },
+    async summarise(input, summaryOptions) {
+      const timeoutMs = effectiveTimeout(summaryOptions.timeoutMs);
+      const task: WorkerTask = { op: 'summarise', input: transferable(input), options: { ...summaryOptions, timeoutMs } };
+      return unwrap<SummarisedOriginal>(await dispatch(task, timeoutMs));
     },
     stats() {
       return {

@@ -5,7 +5,7 @@
  */
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { toImageError } from '../errors.js';
-import { prepareOriginal, probe, renderNormalized } from './engine.js';
+import { prepareOriginal, probe, renderNormalized, summariseOriginal } from './engine.js';
 import { native } from './native.js';
 import type { WorkerReply, WorkerTask } from './protocol.js';
 
@@ -37,6 +37,8 @@ function run(task: WorkerTask): { reply: WorkerReply; transfer: ArrayBuffer[] } 
     }
     case 'probe':
       return { reply: { ok: true, op: 'probe', value: probe(task.input) }, transfer: [] };
+    case 'summarise':
+      return { reply: { ok: true, op: 'summarise', value: summariseOriginal(task.input, task.options) }, transfer: [] };
     case 'prepare': {
       const value = prepareOriginal(task.input, task.options);
       const data = value.data.byteOffset === 0 && value.data.byteLength === value.data.buffer.byteLength

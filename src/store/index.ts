@@ -9,7 +9,7 @@ import type { Store } from './types.js';
 export type { PostgresStoreOptions } from './postgres.js';
 export { createSqliteStore } from './sqlite.js';
 export type { SqliteStoreOptions } from './sqlite.js';
-export type { IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
+export type { FocusPoint, ImageSummary, IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
 
 /** Options of {@link createStore}, as they come from configuration. */
 export interface StoreOptions {
@@ -69,7 +69,9 @@ export function lazyStore(kind: Store['kind'], load: () => Promise<Store>): Stor
     completeToken: async (id, digest, at) => (await get()).completeToken(id, digest, at),
     getVariant: async (key) => (await get()).getVariant(key),
     insertVariant: async (record, generation) => (await get()).insertVariant(record, generation),
-    deleteVariantsOf: async (id) => (await get()).deleteVariantsOf(id),
+    setFocus: async (id, generation, focus) => (await get()).setFocus(id, generation, focus),
+    setSummary: async (id, generation, frames, summary) => (await get()).setSummary(id, generation, frames, summary),
+    deleteVariantsOf: async (id, matches) => (await get()).deleteVariantsOf(id, matches),
     purgeVariantsBefore: async (before, limit) => (await get()).purgeVariantsBefore(before, limit),
     async close() {
       if (closed || !store) return;

@@ -116,6 +116,29 @@ export const MIGRATIONS: readonly Migration[] = [
     postgres: `ALTER TABLE originals ADD COLUMN copies text;
                ALTER TABLE originals ADD COLUMN jpeg_quality integer;`,
   },
+  // Version 5 belongs to another change; versions need not be contiguous.
+  {
+    version: 6,
+    name: 'focal points, frame counts and placeholders of originals',
+    // Nothing is back-filled here: an original from before gets its frames and summary on its
+    // first GET /{id}.json, so the migration is instant however many originals there are.
+    sqlite: `
+      ALTER TABLE originals ADD COLUMN frames INTEGER;
+      ALTER TABLE originals ADD COLUMN focus_x INTEGER;
+      ALTER TABLE originals ADD COLUMN focus_y INTEGER;
+      ALTER TABLE originals ADD COLUMN dominant TEXT;
+      ALTER TABLE originals ADD COLUMN blurhash TEXT;
+      ALTER TABLE originals ADD COLUMN lqip TEXT;
+    `,
+    postgres: `
+      ALTER TABLE originals ADD COLUMN frames integer;
+      ALTER TABLE originals ADD COLUMN focus_x integer;
+      ALTER TABLE originals ADD COLUMN focus_y integer;
+      ALTER TABLE originals ADD COLUMN dominant text;
+      ALTER TABLE originals ADD COLUMN blurhash text;
+      ALTER TABLE originals ADD COLUMN lqip text;
+    `,
+  },
 ];
 
 /**

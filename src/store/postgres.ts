@@ -11,7 +11,7 @@ import pg from 'pg';
 import { copiesFromText, copiesToText } from './copies.js';
 import { closedError, storeError } from './errors.js';
 import { migratePostgres, quoteIdentifier, TOKEN_LEASE_MS } from './migrations.js';
-import type { IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
+import type { FocusPoint, ImageSummary, IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
 
 /** Options of {@link createPostgresStore}. Fields of `connectionString` win over the separate fields. */
 export interface PostgresStoreOptions {
@@ -51,6 +51,12 @@ interface OriginalRow {
   generation: string;
   copies: string | null;
   jpeg_quality: number | null;
+  frames: number | null;
+  focus_x: number | null;
+  focus_y: number | null;
+  dominant: string | null;
+  blurhash: string | null;
+  lqip: string | null;
 }
 
 interface VariantRow {
@@ -110,6 +116,9 @@ function toOriginal(row: OriginalRow): OriginalRecord {
     generation: row.generation,
     jpegQuality: row.jpeg_quality,
     copies: copiesFromText(row.copies),
+    frames: row.frames,
+    focus: row.focus_x === null || row.focus_y === null ? null : { x: row.focus_x, y: row.focus_y },
+    summary: row.dominant === null || row.blurhash === null || row.lqip === null ? null : { dominant: row.dominant, blurhash: row.blurhash, lqip: row.lqip },
   };
 }
 
@@ -194,9 +203,27 @@ class PostgresStore implements Store {
 
   async insertOriginal(record: OriginalRecord): Promise<void> {
     await this.#query(
-      `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation, jpeg_quality, copies)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [record.id, record.format, record.width, record.height, record.bytes, record.storageKey, record.uploadedAt, record.generation, record.jpegQuality, copiesToText(record.copies)],
+      `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation,
+         jpeg_quality, copies, frames, focus_x, focus_y, dominant, blurhash, lqip)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+      [
+        record.id,
+        record.format,
+        record.width,
+        record.height,
+        record.bytes,
+        record.storageKey,
+        record.uploadedAt,
+        record.generation,
+        record.jpegQuality,
+        copiesToText(record.copies),
+        record.frames ?? null,
+        record.focus?.x ?? null,
+        record.focus?.y ?? null,
+        record.summary?.dominant ?? null,
+        record.summary?.blurhash ?? null,
+        record.summary?.lqip ?? null,
+      ],
     );
   }
 
@@ -212,6 +239,24 @@ class PostgresStore implements Store {
       [Math.floor(limit)],
     );
     return rows;
+  }
+
+  async setFocus(id: string, generation: string, focus: FocusPoint | null): Promise<boolean> {
+    const result = await this.#query('UPDATE originals SET focus_x = $1, focus_y = $2 WHERE id = $3 AND generation = $4', [
+      focus?.x ?? null,
+      focus?.y ?? null,
+      id,
+      generation,
+    ]);
+    return result.rowCount === 1;
+  }
+
+  async setSummary(id: string, generation: string, frames: number, summary: ImageSummary): Promise<boolean> {
+    const result = await this.#query(
+      'UPDATE originals SET frames = $1, dominant = $2, blurhash = $3, lqip = $4 WHERE id = $5 AND generation = $6',
+      [frames, summary.dominant, summary.blurhash, summary.lqip, id, generation],
+    );
+    return result.rowCount === 1;
   }
 
   deleteOriginal(id: string): Promise<{ deleted: boolean; variantKeys: string[] }> {
@@ -299,11 +344,19 @@ class PostgresStore implements Store {
     return result.rows[0]?.current === true;
   }
 
-  async deleteVariantsOf(originalId: string): Promise<string[]> {
-    const { rows } = await this.#query<{ key: string }>('DELETE FROM images WHERE original_id = $1 RETURNING key', [
-      originalId,
-    ]);
-    return rows.map((row) => row.key).sort();
+  async deleteVariantsOf(originalId: string, matches?: (key: string) => boolean): Promise<string[]> {
+    if (!matches) {
+      const { rows } = await this.#query<{ key: string }>('DELETE FROM images WHERE original_id = $1 RETURNING key', [
+        originalId,
+      ]);
+      return rows.map((row) => row.key).sort();
+    }
+    return this.#transaction(async (client) => {
+      const { rows } = await client.query<{ key: string }>('SELECT key FROM images WHERE original_id = $1 FOR UPDATE', [originalId]);
+      const keys = rows.map((row) => row.key).filter(matches).sort();
+      if (keys.length > 0) await client.query('DELETE FROM images WHERE key = ANY($1::text[])', [keys]);
+      return keys;
+    });
   }
 
   async purgeVariantsBefore(before: Date, limit: number): Promise<VariantRecord[]> {

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { copiesFromText, copiesToText } from './copies.js';
 import { closedError, storeError } from './errors.js';
 import { migrateSqlite, TOKEN_LEASE_MS } from './migrations.js';
-import type { IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
+import type { FocusPoint, ImageSummary, IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -35,6 +35,12 @@ interface OriginalRow {
   generation: string;
   copies: string | null;
   jpeg_quality: number | null;
+  frames: number | null;
+  focus_x: number | null;
+  focus_y: number | null;
+  dominant: string | null;
+  blurhash: string | null;
+  lqip: string | null;
 }
 
 interface VariantRow {
@@ -101,6 +107,9 @@ function toOriginal(row: OriginalRow): OriginalRecord {
     generation: row.generation,
     jpegQuality: row.jpeg_quality,
     copies: copiesFromText(row.copies),
+    frames: row.frames,
+    focus: row.focus_x === null || row.focus_y === null ? null : { x: row.focus_x, y: row.focus_y },
+    summary: row.dominant === null || row.blurhash === null || row.lqip === null ? null : { dominant: row.dominant, blurhash: row.blurhash, lqip: row.lqip },
   };
 }
 
@@ -168,8 +177,9 @@ class SqliteStore implements Store {
   async insertOriginal(record: OriginalRecord): Promise<void> {
     await this.#run(() =>
       this.#prepare(
-        `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation, jpeg_quality, copies)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation,
+           jpeg_quality, copies, frames, focus_x, focus_y, dominant, blurhash, lqip)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         record.id,
         record.format,
@@ -181,6 +191,12 @@ class SqliteStore implements Store {
         record.generation,
         record.jpegQuality,
         copiesToText(record.copies),
+        record.frames ?? null,
+        record.focus?.x ?? null,
+        record.focus?.y ?? null,
+        record.summary?.dominant ?? null,
+        record.summary?.blurhash ?? null,
+        record.summary?.lqip ?? null,
       ),
     );
   }
@@ -193,6 +209,14 @@ class SqliteStore implements Store {
     );
   }
 
+  setFocus(id: string, generation: string, focus: FocusPoint | null): Promise<boolean> {
+    return this.#run(
+      () =>
+        this.#prepare('UPDATE originals SET focus_x = ?, focus_y = ? WHERE id = ? AND generation = ?').run(focus?.x ?? null, focus?.y ?? null, id, generation)
+          .changes === 1,
+    );
+  }
+
   originalsWithoutCopies(limit: number): Promise<{ id: string; generation: string }[]> {
     return this.#run(() => {
       if (!(limit >= 1)) return [];
@@ -201,6 +225,20 @@ class SqliteStore implements Store {
         generation: string;
       }[];
     });
+  }
+
+  setSummary(id: string, generation: string, frames: number, summary: ImageSummary): Promise<boolean> {
+    return this.#run(
+      () =>
+        this.#prepare('UPDATE originals SET frames = ?, dominant = ?, blurhash = ?, lqip = ? WHERE id = ? AND generation = ?').run(
+          frames,
+          summary.dominant,
+          summary.blurhash,
+          summary.lqip,
+          id,
+          generation,
+        ).changes === 1,
+    );
   }
 
   deleteOriginal(id: string): Promise<{ deleted: boolean; variantKeys: string[] }> {
@@ -300,12 +338,24 @@ class SqliteStore implements Store {
     );
   }
 
-  deleteVariantsOf(originalId: string): Promise<string[]> {
+  deleteVariantsOf(originalId: string, matches?: (key: string) => boolean): Promise<string[]> {
     return this.#run(() => {
-      const rows = this.#prepare('DELETE FROM images WHERE original_id = ? RETURNING key').all(originalId) as {
-        key: string;
-      }[];
-      return rows.map((row) => row.key).sort();
+      if (!matches) {
+        const rows = this.#prepare('DELETE FROM images WHERE original_id = ? RETURNING key').all(originalId) as {
+          key: string;
+        }[];
+        return rows.map((row) => row.key).sort();
+      }
+      return this.#db
+        .transaction(() => {
+          const keys = (this.#prepare('SELECT key FROM images WHERE original_id = ?').all(originalId) as { key: string }[])
+            .map((row) => row.key)
+            .filter(matches);
+          const remove = this.#prepare('DELETE FROM images WHERE key = ?');
+          for (const key of keys) remove.run(key);
+          return keys.sort();
+        })
+        .immediate();
     });
   }
 

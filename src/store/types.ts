@@ -6,6 +6,15 @@
  * Failures reaching the database throw ImageError('UNAVAILABLE'), so the HTTP
  * layer answers 503, never a hang or a 500.
  */
+import type { ImageSummary } from '../render/summary.js';
+
+export type { ImageSummary } from '../render/summary.js';
+
+/** A focal point in the stored original's displayed pixels. */
+export interface FocusPoint {
+  x: number;
+  y: number;
+}
 
 /** An uploaded original, as recorded after a durable write. */
 export interface OriginalRecord {
@@ -26,6 +35,16 @@ export interface OriginalRecord {
    * an earlier upload of the id is ever served for a later one.
    */
   generation: string;
+  /** Pages or frames its header declares; null when not known yet (recorded before it was kept). */
+  frames?: number | null;
+  /** Its focal point; null when it has none. */
+  focus?: FocusPoint | null;
+  /**
+   * Dominant colour and placeholders; null until computed (an original from
+   * before they were kept, or with metadata.at_upload off: then on the first
+   * GET /{id}.json).
+   */
+  summary?: ImageSummary | null;
   /** The estimated JPEG quality of the upload (what `auto` keeps); null when it is no JPEG, or unknown. */
   jpegQuality: number | null;
   /**
@@ -114,8 +133,18 @@ export interface Store {
    * same key is ignored. Resolves false when the original is gone or replaced.
    */
   insertVariant(record: VariantRecord, generation: string): Promise<boolean>;
-  /** Removes all variant rows of an original; returns their keys. */
-  deleteVariantsOf(originalId: string): Promise<string[]>;
+  /**
+   * Changes an original's focal point (null removes it), only while it exists
+   * with `generation`. Resolves false when it is gone or replaced.
+   */
+  setFocus(id: string, generation: string, focus: FocusPoint | null): Promise<boolean>;
+  /**
+   * Records an original's frame count and summary, only while it exists with
+   * `generation`. Resolves false when it is gone or replaced.
+   */
+  setSummary(id: string, generation: string, frames: number, summary: ImageSummary): Promise<boolean>;
+  /** Removes the variant rows of an original (those whose key `matches`, or all); returns their keys. */
+  deleteVariantsOf(originalId: string, matches?: (key: string) => boolean): Promise<string[]>;
   /**
    * Removes up to `limit` variant rows rendered before `before` (oldest
    * first) and returns them, so the caller can delete their objects.

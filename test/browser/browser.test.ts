@@ -4,7 +4,8 @@
  * this test from its own origin, which builds image URLs with `imageUrl` and
  * `srcset` from the compiled client module and loads them cross-origin from
  * an iaas server whose render cache is S3 (s3rver), so cache hits are 303s
- * to another origin again.
+ * to another origin again; and shows a placeholder from GET /{id}.json,
+ * swapped for the image on load, with only the client helper.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -75,8 +76,36 @@ const PAGE = `<!doctype html>
 <head><meta charset="utf-8"><title>iaas client</title></head>
 <body>
 <script type="module">
-  import { imageUrl, srcset } from '/js/client/index.js';
+  import { imageInfo, imageUrl, srcset } from '/js/client/index.js';
   window.iaas = { imageUrl, srcset };
+
+  // A placeholder from GET /{id}.json (the LQIP, on the dominant colour), swapped for the image once it loads.
+  window.placeholderSwap = async (base, id, width, height) => {
+    const seen = [];
+    const note = (img, stage) => seen.push({ stage, currentSrc: img.currentSrc, naturalWidth: img.naturalWidth, complete: img.complete });
+    const info = await imageInfo(base, id);
+    const img = document.createElement('img');
+    img.width = width;
+    img.height = height;
+    img.style.backgroundColor = info.dominant;
+    img.src = info.lqip;
+    document.body.append(img);
+    await img.decode();
+    note(img, 'placeholder');
+    const full = new Image();
+    full.crossOrigin = 'anonymous';
+    const url = imageUrl(base, id, { width, height, fit: 'crop' });
+    await new Promise((resolve, reject) => {
+      full.addEventListener('load', resolve);
+      full.addEventListener('error', reject);
+      full.src = url;
+    });
+    note(img, 'still the placeholder while the image loaded');
+    img.src = full.src;
+    await img.decode();
+    note(img, 'swapped');
+    return { info, url, seen };
+  };
 
   window.loadImage = (attributes, measurePixels) => new Promise((resolve) => {
     const img = document.createElement('img');
@@ -307,6 +336,18 @@ if (!playwright) {
       t.ok(loaded.ok, `fit=${fit} loads`);
       t.same([loaded.naturalWidth, loaded.naturalHeight], size, `fit=${fit} is ${size.join('x')}`);
     }
+  });
+
+  t.test('a placeholder from GET /{id}.json is shown first and swapped for the image once it loads', async (t) => {
+    const { page } = await openPage(t);
+    const result = await call<{ info: Record<string, unknown>; url: string; seen: { stage: string; currentSrc: string; naturalWidth: number; complete: boolean }[] }>(page, 'placeholderSwap', iaas.url, id, 200, 150);
+    t.match(result.info, { id, width: 400, height: 300, format: 'jpeg' }, 'the client helper read the JSON');
+    const [placeholder, waiting, swapped] = result.seen;
+    t.ok(placeholder?.currentSrc.startsWith('data:image/webp;base64,'), 'the placeholder is the LQIP data URI');
+    t.ok((placeholder?.naturalWidth ?? 99) > 0 && (placeholder?.naturalWidth ?? 99) <= 32, 'a tiny image, decoded by Chromium');
+    t.ok(waiting?.currentSrc.startsWith('data:'), 'it stays while the image loads');
+    t.equal(swapped?.currentSrc, result.url, 'then the image replaces it');
+    t.equal(swapped?.naturalWidth, 200, 'at its size');
   });
 
   t.test('an upload from the page (token from /token, fetch + FormData) succeeds and then displays', async (t) => {

@@ -128,15 +128,24 @@ export function cmykJpeg(): Uint8Array {
   return encodeRaw(pixels, { width: 32, height: 32, channels: 4, format: 'jpeg', quality: 95, cmyk: true });
 }
 
-/** An animated GIF whose frames are solid red, green, blue, ... (20x20 each). */
-export function animatedGif(frames = 3, size = 20): Uint8Array {
+/** An animated GIF whose frames are solid red, green, blue, ... (20x20 each), with optional frame delays (ms) and loop count. */
+export function animatedGif(frames = 3, size = 20, timing: { delays?: number[]; loop?: number } = {}): Uint8Array {
   const colours = [[255, 0, 0], [0, 255, 0], [0, 0, 255]];
   const pixels = new Uint8Array(size * size * frames * 3);
   for (let f = 0; f < frames; f++) {
     const colour = colours[f % colours.length] ?? [0, 0, 0];
     for (let p = 0; p < size * size; p++) pixels.set(colour, (f * size * size + p) * 3);
   }
-  return encodeRaw(pixels, { width: size, height: size * frames, channels: 3, format: 'gif', pageHeight: size });
+  return encodeRaw(pixels, { width: size, height: size * frames, channels: 3, format: 'gif', pageHeight: size, ...timing });
+}
+
+/** A flat grey image (PNG) with a bright square of `side` pixels whose top left corner is at `x`, `y`: a subject off-centre. */
+export function subjectPng(width: number, height: number, x: number, y: number, side: number): Uint8Array {
+  const pixels = new Uint8Array(width * height * 3).fill(90);
+  for (let row = y; row < Math.min(height, y + side); row++) {
+    for (let column = x; column < Math.min(width, x + side); column++) pixels.set([250, 240, 40], (row * width + column) * 3);
+  }
+  return encodeRaw(pixels, { width, height, channels: 3, format: 'png' });
 }
 
 function pngChunk(type: string, data: Uint8Array): Buffer {

@@ -6,8 +6,8 @@
 import { cacheKey, type VariantSpec } from '../../src/images/keys.js';
 import type { Server } from '../../src/server.js';
 
-/** A variant's options; the generation comes from the original's record. */
-export type SpecOf = Omit<VariantSpec, 'generation'>;
+/** A variant's options; the generation comes from the original's record; gravity, focus and frames default to a centred still. */
+export type SpecOf = Omit<VariantSpec, 'generation' | 'gravity' | 'focus' | 'frames'> & Partial<Pick<VariantSpec, 'gravity' | 'focus' | 'frames'>>;
 
 /** The storage key of `id`'s original, from its record; undefined when there is none. */
 export async function originalKeyOf(server: Pick<Server, 'store'>, id: string): Promise<string | undefined> {
@@ -18,7 +18,7 @@ export async function originalKeyOf(server: Pick<Server, 'store'>, id: string): 
 export async function variantKeyOf(server: Pick<Server, 'store' | 'cache'>, spec: SpecOf): Promise<string> {
   const record = await server.store.getOriginal(spec.id);
   if (!record) throw new Error(`no original recorded for ${spec.id}`);
-  return cacheKey(server.cache, { ...spec, generation: record.generation });
+  return cacheKey(server.cache, { gravity: 'centre', focus: null, frames: 1, ...spec, generation: record.generation });
 }
 
 /** Every object of `id`'s originals (any generation) in the server's originals storage. */

@@ -459,7 +459,7 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
       ['/photo_100_0.jpg', 'BAD_OPTION'],
       ['/photo_1.5_100.jpg', 'BAD_OPTION'],
       ['/photo_100_200000.jpg', 'BAD_OPTION'],
-      ['/photo_100_100.gif', 'BAD_OPTION'],
+      ['/photo_100_100.bmp', 'BAD_OPTION'],
       ['/photo_100_100.tiff', 'BAD_OPTION'],
       ['/photo_100_100_9x.jpg', 'BAD_OPTION'],
       ['/photo_100_100_0x.jpg', 'BAD_OPTION'],

@@ -53,11 +53,14 @@ t.test('refuses a 1x60,000,000 strip with TOO_MANY_PIXELS at a 50 megapixel limi
   t.equal(codeOf(() => render(strip, { width: 1, maxInputPixels: 50_000_000 })), 'TOO_MANY_PIXELS');
 });
 
-t.test('counts every frame of an animation against the pixel limit', async (t) => {
+t.test('counts every frame a render keeps against the pixel limit, and no other', async (t) => {
   const gif = animatedGif(30, 20); // 30 frames of 400 pixels
   t.equal(probe(gif).pages, 30);
-  t.equal(codeOf(() => render(gif, { width: 10, maxInputPixels: 5_000 })), 'TOO_MANY_PIXELS');
-  t.equal(codeOf(() => render(gif, { width: 10, maxInputPixels: 20_000 })), undefined, 'under the limit renders');
+  t.equal(codeOf(() => render(gif, { width: 10, format: 'webp', frames: 30, maxInputPixels: 5_000 })), 'TOO_MANY_PIXELS', '30 frames kept are 12,000 pixels');
+  t.equal(codeOf(() => render(gif, { width: 10, format: 'gif', frames: 100, maxInputPixels: 5_000 })), 'TOO_MANY_PIXELS', 'frames beyond the animation are not counted, those in it are');
+  t.equal(codeOf(() => render(gif, { width: 10, format: 'webp', frames: 30, maxInputPixels: 20_000 })), undefined, 'under the limit renders');
+  t.equal(codeOf(() => render(gif, { width: 10, format: 'webp', frames: 1, maxInputPixels: 5_000 })), undefined, 'a still counts one frame');
+  t.equal(codeOf(() => render(gif, { width: 10, format: 'jpeg', frames: 30, maxInputPixels: 5_000 })), undefined, 'a JPEG keeps one frame');
 });
 
 t.test('refuses a truncated JPEG with CORRUPT_IMAGE', async (t) => {

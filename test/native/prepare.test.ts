@@ -1,6 +1,6 @@
 import t from 'tap';
-import { ImageError, prepareOriginal, probe } from '../../src/index.js';
-import { corruptHeaderJpeg, hostile, orientedJpeg, photoJpeg, pngDeclaring, RED, truncated } from '../helpers/fixtures.js';
+import { encodeRaw, ImageError, prepareOriginal, probe } from '../../src/index.js';
+import { corruptHeaderJpeg, hostile, orientedJpeg, photoJpeg, photoPixels, pngDeclaring, RED, truncated } from '../helpers/fixtures.js';
 import { decode, near } from '../helpers/pixels.js';
 
 function codeOf(fn: () => unknown): string | undefined {
@@ -49,9 +49,22 @@ t.test('rejects a crop outside the image with BAD_OPTION', async (t) => {
   t.equal(codeOf(() => prepareOriginal(photoJpeg(100, 100), { maxPixels: 1e6, crop: { x: -1, y: 0, width: 20, height: 10 } })), 'BAD_OPTION');
 });
 
-t.test('refuses truncated and corrupt uploads with CORRUPT_IMAGE', async (t) => {
-  t.equal(codeOf(() => prepareOriginal(truncated(photoJpeg(400, 300)), { maxPixels: 1e6 })), 'CORRUPT_IMAGE');
-  t.equal(codeOf(() => prepareOriginal(corruptHeaderJpeg(), { maxPixels: 1e6 })), 'CORRUPT_IMAGE');
+t.test('refuses truncated and corrupt uploads with CORRUPT_IMAGE, summarised or not', async (t) => {
+  const png = encodeRaw(photoPixels(300, 200), { width: 300, height: 200, channels: 3, format: 'png' });
+  for (const summarise of [false, true]) {
+    t.equal(codeOf(() => prepareOriginal(truncated(photoJpeg(400, 300)), { maxPixels: 1e6, summarise })), 'CORRUPT_IMAGE', `a truncated JPEG, summarise ${summarise}`);
+    t.equal(codeOf(() => prepareOriginal(truncated(png), { maxPixels: 1e6, summarise })), 'CORRUPT_IMAGE', `a truncated PNG, summarise ${summarise}`);
+    t.equal(codeOf(() => prepareOriginal(truncated(png), { maxPixels: 1e6, summarise, crop: { x: 0, y: 0, width: 10, height: 10 } })), 'CORRUPT_IMAGE', `cut after a crop, summarise ${summarise}`);
+    t.equal(codeOf(() => prepareOriginal(corruptHeaderJpeg(), { maxPixels: 1e6, summarise })), 'CORRUPT_IMAGE');
+  }
+});
+
+t.test('scales an upload focus with the downscale to maxPixels, and refuses one outside the picture', async (t) => {
+  const prepared = prepareOriginal(photoJpeg(1000, 500), { maxPixels: 20_000, focus: { x: 999, y: 0 } });
+  t.same(prepared.focus, { x: prepared.width - 1, y: 0 }, 'the last column stays the last');
+  const cropped = prepareOriginal(photoJpeg(300, 200), { maxPixels: 1e6, crop: { x: 100, y: 50, width: 100, height: 50 }, focus: { x: 99, y: 49 } });
+  t.same(cropped.focus, { x: 99, y: 49 }, 'relative to the cropped picture');
+  t.equal(codeOf(() => prepareOriginal(photoJpeg(300, 200), { maxPixels: 1e6, crop: { x: 100, y: 50, width: 100, height: 50 }, focus: { x: 100, y: 0 } })), 'BAD_OPTION');
 });
 
 t.test('refuses oversized and unsupported uploads with their codes', async (t) => {

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { ImageError } from '../../src/errors.js';
-import { parseIdPath, parseImageRequest } from '../../src/options/parse.js';
+import { parseIdPath, parseImageRequest, parseInfoPath } from '../../src/options/parse.js';
+import { parseUploadQuery } from '../../src/options/upload.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -21,7 +22,7 @@ t.test('parses a retina factor', async (t) => {
 });
 
 t.test('parses an original with each accepted extension', async (t) => {
-  for (const [ext, format] of [['jpg', 'jpeg'], ['jpeg', 'jpeg'], ['jfif', 'jpeg'], ['jpe', 'jpeg'], ['png', 'png'], ['webp', 'webp'], ['avif', 'avif'], ['JPG', 'jpeg']]) {
+  for (const [ext, format] of [['jpg', 'jpeg'], ['jpeg', 'jpeg'], ['jfif', 'jpeg'], ['jpe', 'jpeg'], ['png', 'png'], ['webp', 'webp'], ['avif', 'avif'], ['gif', 'gif'], ['JPG', 'jpeg']]) {
     t.match(parseImageRequest(`/photo.${ext}`), { id: 'photo', kind: 'original', format }, ext as string);
   }
 });
@@ -30,6 +31,30 @@ t.test('reads fit, blur, quality, proxy and allow_webp from the query', async (t
   const request = parseImageRequest('/p_10_10.webp', 'fit=cover&blur=true&quality=55&proxy=true&allow_webp=true&utm=x');
   t.match(request, { fit: 'cover', blur: true, quality: 55, proxy: true, allowWebp: true, hasFilters: true });
   t.equal(parseImageRequest('/p_10_10.webp', 'quality=auto').quality, 'auto');
+});
+
+t.test('reads gravity and frames from the query, undefined when not given', async (t) => {
+  t.match(parseImageRequest('/p_10_10.webp', 'fit=crop&gravity=southwest&frames=3'), { gravity: 'southwest', frames: 3, hasFilters: true });
+  for (const gravity of ['centre', 'north', 'south', 'east', 'west', 'northeast', 'northwest', 'southeast', 'southwest', 'attention', 'entropy', 'focus']) {
+    t.equal(parseImageRequest('/p_10_10.jpg', `gravity=${gravity}`).gravity, gravity);
+  }
+  const plain = parseImageRequest('/p_10_10.gif');
+  t.match(plain, { gravity: undefined, frames: undefined, hasFilters: false, format: 'gif' });
+});
+
+t.test('names the JSON answer of an id, and only that', async (t) => {
+  t.equal(parseInfoPath('/photo.json'), 'photo');
+  t.equal(parseInfoPath('/my_photo_10_10.json'), 'my_photo_10_10', 'the whole name is the id');
+  t.equal(parseInfoPath('/photo.jpg'), undefined);
+  t.equal(codeOf(() => parseInfoPath('/../x.json')), 'BAD_REQUEST');
+});
+
+t.test('reads an upload focus as x,y, alone or with a crop', async (t) => {
+  t.same(parseUploadQuery('focus=10,20'), { focus: { x: 10, y: 20 } });
+  t.same(parseUploadQuery('x=1&y=2&width=30&height=40&focus=5,6'), { crop: { x: 1, y: 2, width: 30, height: 40 }, focus: { x: 5, y: 6 } });
+  for (const bad of ['focus=10', 'focus=a,b', 'focus=-1,2', 'focus=1,2,3', 'focus=1.5,2', 'focus=1,2&focus=3,4']) {
+    t.equal(codeOf(() => parseUploadQuery(bad)), 'BAD_OPTION', bad);
+  }
 });
 
 const badPaths: [string, string, string][] = [
@@ -62,6 +87,11 @@ const badQueries: [string, string][] = [
   ['an unknown fit', 'fit=stretch'],
   ['a duplicate fit', 'fit=crop&fit=clip'],
   ['blur=maybe', 'blur=maybe'],
+  ['an unknown gravity', 'fit=crop&gravity=middle'],
+  ['a duplicate gravity', 'gravity=north&gravity=south'],
+  ['frames=0', 'frames=0'],
+  ['frames=1.5', 'frames=1.5'],
+  ['a huge frames', 'frames=1000000'],
 ];
 for (const [what, query] of badQueries) {
   t.test(`rejects ${what} with BAD_OPTION`, async (t) => {

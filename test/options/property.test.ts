@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { ImageError } from '../../src/errors.js';
-import { ID_PATTERN, MAX_SCALE, MAX_URL_SIDE } from '../../src/options/grammar.js';
+import { ID_PATTERN, MAX_SCALE, MAX_URL_FRAMES, MAX_URL_SIDE, URL_GRAVITIES } from '../../src/options/grammar.js';
 import { parseImageRequest } from '../../src/options/parse.js';
 import { imageUrl } from '../../src/client/index.js';
 
@@ -53,9 +53,11 @@ t.test('every URL the client helper builds parses back to the same options', asy
     height: fc.integer({ min: 1, max: MAX_URL_SIDE }),
     scale: fc.integer({ min: 1, max: MAX_SCALE }),
     fit: fc.constantFrom('clip', 'crop', 'canvas', 'cover'),
-    format: fc.constantFrom('jpeg', 'png', 'webp', 'avif'),
+    format: fc.constantFrom('jpeg', 'png', 'webp', 'avif', 'gif'),
     quality: fc.oneof(fc.constant('auto' as const), fc.integer({ min: 0, max: 100 })),
     blur: fc.boolean(),
+    gravity: fc.option(fc.constantFrom(...URL_GRAVITIES), { nil: undefined }),
+    frames: fc.option(fc.integer({ min: 1, max: MAX_URL_FRAMES }), { nil: undefined }),
   });
   fc.assert(
     fc.property(options, (o) => {
@@ -70,7 +72,9 @@ t.test('every URL the client helper builds parses back to the same options', asy
         parsed.fit === o.fit &&
         parsed.format === o.format &&
         parsed.quality === o.quality &&
-        parsed.blur === o.blur;
+        parsed.blur === o.blur &&
+        parsed.gravity === o.gravity &&
+        parsed.frames === o.frames;
       if (!same) throw new Error(`${url} parsed as ${JSON.stringify(parsed)}`);
     }),
     { numRuns: 3000 },

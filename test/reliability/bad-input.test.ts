@@ -576,7 +576,9 @@ t.test('sizes of 0, negative, NaN, 1e9, fractions or over 100000, quality 101, a
     `/${id}_100_100.jpg?fit=crop&fit=clip`,
     `/${id}_100_100.jpg?quality=50&quality=60`,
     `/${id}_100_100.jpg?blur=true&blur=true`,
-    `/${id}_100_100.gif`,
+    `/${id}_100_100.bmp`,
+    `/${id}_100_100.jpg?fit=crop&gravity=middle`,
+    `/${id}_100_100.webp?frames=0`,
     `/${id}_100_100.svg`,
   ];
   for (const target of targets) {

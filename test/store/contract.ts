@@ -41,6 +41,9 @@ function original(id: string, overrides: Partial<OriginalRecord> = {}): Original
     generation: GENERATION,
     jpegQuality: 88,
     copies: null,
+    frames: 1,
+    focus: null,
+    summary: null,
     ...overrides,
   };
 }
@@ -281,6 +284,57 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     t.not(await store.getOriginal(id), null, 'the originals stay');
     await store.deleteOriginal(id);
     await store.deleteOriginal(other);
+  });
+
+  t.test('deletes only the variants of an original whose key matches', async (t) => {
+    const store = await open(t);
+    const id = unique('img');
+    await store.insertOriginal(original(id));
+    for (const key of [`${id}/g/100x100-crop-q80-b0.jpg`, `${id}/g/100x100-clip-q80-b0.jpg`, `${id}/g/50x50-crop-gnorth-q80-b0.jpg`]) {
+      await store.insertVariant(variant(key, id, new Date()), GENERATION);
+    }
+    t.same(await store.deleteVariantsOf(id, (key) => key.includes('-crop-')), [`${id}/g/100x100-crop-q80-b0.jpg`, `${id}/g/50x50-crop-gnorth-q80-b0.jpg`]);
+    t.not(await store.getVariant(`${id}/g/100x100-clip-q80-b0.jpg`), null, 'a key that does not match stays');
+    t.same(await store.deleteVariantsOf(id, () => true), [`${id}/g/100x100-clip-q80-b0.jpg`]);
+    await store.deleteOriginal(id);
+  });
+
+  t.test('records an original with its focal point, frames and summary, and reads them back', async (t) => {
+    const store = await open(t);
+    const id = unique('img');
+    const summary = { dominant: '#102030', blurhash: 'LEHV6nWB2yk8pyo0adR*.7kCMdnj', lqip: 'data:image/webp;base64,UklGRg==' };
+    const record = original(id, { frames: 12, focus: { x: 10, y: 20 }, summary });
+    await store.insertOriginal(record);
+    t.same(await store.getOriginal(id), record);
+    await store.deleteOriginal(id);
+  });
+
+  t.test('changes a focal point only while the original exists with that generation', async (t) => {
+    const store = await open(t);
+    const id = unique('img');
+    await store.insertOriginal(original(id));
+    t.equal(await store.setFocus(id, GENERATION, { x: 5, y: 6 }), true);
+    t.same((await store.getOriginal(id))?.focus, { x: 5, y: 6 });
+    t.equal(await store.setFocus(id, GENERATION, null), true, 'null removes it');
+    t.equal((await store.getOriginal(id))?.focus, null);
+    t.equal(await store.setFocus(id, 'another', { x: 1, y: 1 }), false, 'another generation is not changed');
+    t.equal(await store.setFocus(unique('none'), GENERATION, { x: 1, y: 1 }), false, 'nor an unknown id');
+    await store.deleteOriginal(id);
+  });
+
+  t.test('gives an original recorded without a summary one later, for that generation only', async (t) => {
+    const store = await open(t);
+    const id = unique('img');
+    await store.insertOriginal({ id, format: 'gif', width: 4, height: 3, bytes: 9, storageKey: id, uploadedAt: new Date('2024-01-01T00:00:00.000Z'), generation: GENERATION, jpegQuality: null, copies: null });
+    const before = await store.getOriginal(id);
+    t.equal(before?.summary, null, 'an original recorded before summaries has none');
+    t.equal(before?.frames, null, 'nor a frame count');
+    const summary = { dominant: '#ffffff', blurhash: 'L00000fQfQfQfQfQfQfQfQfQfQfQ', lqip: 'data:image/webp;base64,AA==' };
+    t.equal(await store.setSummary(id, 'another', 3, summary), false, 'another generation is not changed');
+    t.equal(await store.setSummary(id, GENERATION, 3, summary), true);
+    const after = await store.getOriginal(id);
+    t.same([after?.frames, after?.summary], [3, summary]);
+    await store.deleteOriginal(id);
   });
 
   t.test('purges variants rendered before a date, oldest first, up to the limit', async (t) => {

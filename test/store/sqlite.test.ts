@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { createSqliteStore, createStore } from '../../src/store/index.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import { codeOf, storeContract, VERSIONS, type RawSql } from './contract.js';
 
 const run = promisify(execFile);
@@ -116,6 +117,27 @@ t.test('migrates a new file from 4 processes at once', async (t) => {
     rows.map((row) => row.version),
     VERSIONS,
   );
+});
+
+t.test('migration 6 leaves the originals recorded before it without a summary, to be computed on first request', async (t) => {
+  const file = path.join(folder, 'before-6.db');
+  // The schema as a release before migration 6 left it, with one original recorded.
+  const old = new Database(file);
+  old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_at TEXT NOT NULL) STRICT');
+  for (const migration of MIGRATIONS.filter((m) => m.version < 6)) {
+    old.exec(migration.sqlite);
+    old.prepare('INSERT INTO schema_migrations VALUES (?, ?)').run(migration.version, new Date().toISOString());
+  }
+  old.prepare("INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation) VALUES ('old', 'jpeg', 30, 20, 99, 'old.g', '2025-01-01T00:00:00.000Z', 'g')").run();
+  old.close();
+  const store = createSqliteStore({ path: file });
+  t.teardown(() => store.close());
+  await store.migrate();
+  const record = await store.getOriginal('old');
+  t.match(record, { id: 'old', width: 30, height: 20, frames: null, focus: null, summary: null }, 'nothing is back-filled by the migration');
+  const summary = { dominant: '#000000', blurhash: 'L00000fQfQfQfQfQfQfQfQfQfQfQ', lqip: 'data:image/webp;base64,AA==' };
+  t.equal(await store.setSummary('old', 'g', 1, summary), true, 'the first request can store it');
+  t.same((await store.getOriginal('old'))?.summary, summary);
 });
 
 t.test('reports UNAVAILABLE when another connection holds the write lock past the busy timeout', async (t) => {

@@ -1,0 +1,90 @@
+/**
+ * GET /{id}.json: what is known of an original without its bytes: its
+ * displayed size, format, size in bytes, upload time, focal point, frame
+ * count, dominant colour and placeholders (a BlurHash and a blurred WebP as a
+ * data URI). The placeholders are computed at upload; an original recorded
+ * before they were kept (or with metadata.at_upload off) gets them on its
+ * first request here, in the pool, and they are stored with its record.
+ */
+import { createHash } from 'node:crypto';
+import type { ImageSummary, OriginalRecord } from '../store/types.js';
+import type { Originals } from './originals.js';
+import { SingleFlight } from './single-flight.js';
+import type { ImageDeps } from './types.js';
+
+/** The JSON answer of GET /{id}.json. */
+export interface ImageInfo {
+  id: string;
+  /** Displayed size of the stored original (after orientation and the upload's crop). */
+  width: number;
+  height: number;
+  format: string;
+  bytes: number;
+  /** ISO 8601. */
+  uploaded_at: string;
+  focus: { x: number; y: number } | null;
+  /** Pages or frames (1 for a still). */
+  frames: number;
+  /** `#rrggbb`. */
+  dominant: string;
+  blurhash: string;
+  /** `data:image/webp;base64,…`, under 1 KB. */
+  lqip: string;
+}
+
+/** The JSON body and its entity tag. */
+export interface InfoReply {
+  body: string;
+  etag: string;
+}
+
+function infoOf(record: OriginalRecord, summary: ImageSummary, frames: number): ImageInfo {
+  return {
+    id: record.id,
+    width: record.width,
+    height: record.height,
+    format: record.format,
+    bytes: record.bytes,
+    uploaded_at: record.uploadedAt.toISOString(),
+    focus: record.focus ?? null,
+    frames,
+    dominant: summary.dominant,
+    blurhash: summary.blurhash,
+    lqip: summary.lqip,
+  };
+}
+
+export class Infos {
+  private readonly flights = new SingleFlight<OriginalRecord>();
+
+  constructor(
+    private readonly deps: ImageDeps,
+    private readonly originals: Originals,
+  ) {}
+
+  /** The answer for `id`; NOT_FOUND for an unknown id. */
+  async get(id: string, client: string): Promise<InfoReply> {
+    let record = await this.originals.get(id);
+    if (!record.summary || record.frames == null) {
+      const known = record;
+      record = await this.flights.run(`${id}/${known.generation}`, () => this.backfill(known, client)).promise;
+    }
+    const body = JSON.stringify(infoOf(record, record.summary as ImageSummary, record.frames ?? 1));
+    // Strong: the bytes of the answer, which change with the focal point or a new upload.
+    return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+  }
+
+  /** Computes and stores what an original recorded without a summary lacks. */
+  private async backfill(record: OriginalRecord, client: string): Promise<OriginalRecord> {
+    const { constraints, pool } = this.deps.config;
+    const { frames, summary } = await this.deps.renders.summarise(
+      () => this.originals.bytes(record),
+      { maxInputPixels: constraints.maxInputPixels, maxPages: constraints.maxPages, timeoutMs: pool.timeoutMs },
+      { client, bytes: record.bytes },
+    );
+    const completed = { ...record, frames, summary };
+    // Replaced or deleted meanwhile: answer with what was computed, store nothing.
+    if (await this.deps.store.setSummary(record.id, record.generation, frames, summary)) this.originals.remember(completed);
+    return completed;
+  }
+}
