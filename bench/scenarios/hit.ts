@@ -6,10 +6,8 @@
  * measured with autocannon and, when installed, wrk: autocannon saturates
  * long before these servers do.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { runAutocannon, runWrk } from '../lib/load.js';
-import { HIT_SIZES, IMAGE_QUERY, PHOTO_ID, variantPath } from '../lib/plan.js';
+import { HIT_SIZES, PHOTO_ID, variantPath } from '../lib/plan.js';
 import { alternate } from '../lib/rounds.js';
 import { get, primeCache, startIaas, uploadImage } from '../lib/service.js';
 import { startNginx } from '../peers/nginx.js';
@@ -50,10 +48,11 @@ export async function measureFixed(
   ctx.collector.add(scenario, contender, connections, wrk);
 }
 
-/** The cache file iaas wrote for a variant (see variantKey in src/images/keys.ts). */
-export function iaasCacheFile(dataDir: string, width: number, height: number): string {
-  const quality = new URLSearchParams(IMAGE_QUERY).get('quality');
-  return path.join(dataDir, 'cache', PHOTO_ID, `${width}x${height}-clip-q${quality}-b0.jpg`);
+/** The bytes iaas serves for a cached variant: what nginx then serves as a static file. */
+async function cachedBytes(url: string, pathAndQuery: string): Promise<Uint8Array> {
+  const response = await fetch(`${url}${pathAndQuery}`);
+  if (response.status !== 200) throw new Error(`iaas answered ${response.status} for ${pathAndQuery}`);
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 export async function runHitScenario(ctx: BenchContext): Promise<void> {
@@ -73,8 +72,8 @@ export async function runHitScenario(ctx: BenchContext): Promise<void> {
     const pathAndQuery = variantPath(size.width, size.height);
     (bodies.iaas as Record<string, number>)[size.name] = await primeCache(service.url, pathAndQuery, 'hit');
     (bodies['node-peer'] as Record<string, number>)[size.name] = await primeCache(peer.url, pathAndQuery, 'hit');
-    // nginx serves the file iaas cached, under the same URL path (it ignores the query).
-    files[`${PHOTO_ID}_${size.width}_${size.height}.jpg`] = readFileSync(iaasCacheFile(service.dataDir, size.width, size.height));
+    // nginx serves the bytes of iaas' cache hit, under the same URL path (it ignores the query).
+    files[`${PHOTO_ID}_${size.width}_${size.height}.jpg`] = await cachedBytes(service.url, pathAndQuery);
   }
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   if (s.nginx) {
