@@ -1,0 +1,37 @@
+/**
+ * CPU time from /proc, for tests that check a process stopped working and for
+ * the bench's per-thread accounting (bench/lib/proc.ts reads through here).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { sleep } from './timing.js';
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** user + system CPU ms from a /proc stat file (of a process or one thread). Throws when the file is gone. */
+export function statCpuMs(file: string): number {
+  const stat = readFileSync(file, 'utf8');
+  // Fields after the ")" that closes the name (which may hold spaces): fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** CPU time (user + system, every thread) a process has used, in ms. */
+export function processCpuMs(pid: number): number {
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+/** CPU this process used during `windowMs`, as a share of one core. */
+export async function ownCpuShare(windowMs: number): Promise<number> {
+  const start = process.cpuUsage();
+  const started = performance.now();
+  await sleep(windowMs);
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000 / (performance.now() - started);
+}
