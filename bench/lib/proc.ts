@@ -6,6 +6,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { statCpuMs as readStatCpuMs } from '../../test/helpers/cpu.js';
+import { sleep } from '../../test/helpers/timing.js';
 
 /** The pids of every live descendant of `pid` (children of any of its threads, recursively). */
 export function descendants(pid: number): number[] {
@@ -63,13 +65,10 @@ export interface ThreadCpu {
   rest: number;
 }
 
-/** user + system CPU ms from a /proc stat line (USER_HZ is 100 on Linux). */
+/** user + system CPU ms from a /proc stat file; 0 when the process or thread is gone. */
 function statCpuMs(file: string): number {
   try {
-    const stat = readFileSync(file, 'utf8');
-    // Fields after the ")" that closes the name: utime is the 12th, stime the 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return readStatCpuMs(file);
   } catch {
     return 0; // gone
   }
@@ -133,10 +132,6 @@ export async function waitForPort(port: number, timeoutMs: number, alive: () => 
     await sleep(50);
   }
   throw new Error(`nothing listened on port ${port} within ${timeoutMs} ms`);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A server process started by the benchmark. */
