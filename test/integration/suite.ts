@@ -11,7 +11,7 @@ import { originalKeyOf, originalObjects, variantKeyOf, type SpecOf } from '../he
 import { alphaPng, hostile, orientedJpeg, photoJpeg, photoPixels, pngDeclaring, random, truncated, unique } from '../helpers/fixtures.js';
 import { decode } from '../helpers/pixels.js';
 import { errorOf, get, postImage, requestToken, uploadImage } from '../helpers/http.js';
-import type { TestServer } from '../helpers/processes.js';
+import { settled, type TestServer } from '../helpers/processes.js';
 import { eventually, sleep } from '../helpers/timing.js';
 import { abortedRequest, chunked, multipart, rawRequest, type Part } from '../helpers/wire.js';
 
@@ -99,9 +99,9 @@ function stored(ts: TestServer, key: string): Promise<boolean> {
   return eventually(async () => (await ts.server.store.getVariant(key)) !== null && (await ts.server.cache.exists(key)));
 }
 
-/** After a short wait, true when neither the cache storage nor the index has the key. */
+/** Once the server's work after its responses is done, true when neither the cache storage nor the index has the key. */
 async function notStored(ts: TestServer, key: string): Promise<boolean> {
-  await sleep(300);
+  await settled(ts.server);
   return (await ts.server.store.getVariant(key)) === null && !(await ts.server.cache.exists(key));
 }
 

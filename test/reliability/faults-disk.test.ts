@@ -19,7 +19,7 @@ import type { Store } from '../../src/store/types.js';
 import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { assertAlive, crashMark } from '../helpers/crashes.js';
 import { getBytes, issueToken, requestToken, uploadImage } from '../helpers/http.js';
-import { serve, type TestServer } from '../helpers/processes.js';
+import { serve, settled, type TestServer } from '../helpers/processes.js';
 import { filesIn, sqliteRows } from '../helpers/stores.js';
 import { eventually, sleep } from '../helpers/timing.js';
 
@@ -202,7 +202,7 @@ t.test('a crash between the object write and the index insert leaves at most an 
 
   const served = await getBytes(`${rel.url}/${id}_50_50.jpg`);
   t.equal(served.status, 200, 'the real server serves the size (rendering it again: it was never indexed)');
-  await sleep(300);
+  await settled(rel.server); // it is stored and indexed after the response
   await everyRowHasItsObject(t, rel);
   await assertAlive(t, rel.url, mark);
 });

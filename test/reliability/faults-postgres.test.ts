@@ -11,9 +11,9 @@ import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { assertAlive, crashesSince, crashMark } from '../helpers/crashes.js';
 import { getBytes, healthStatus, issueToken, requestToken, uploadImage } from '../helpers/http.js';
 import { tally } from '../helpers/measure.js';
-import { serve, type TestServer } from '../helpers/processes.js';
+import { serve, settled, type TestServer } from '../helpers/processes.js';
 import { pgDatabase } from '../helpers/stores.js';
-import { eventually, sleep } from '../helpers/timing.js';
+import { eventually } from '../helpers/timing.js';
 
 if (!process.env.IAAS_TEST_DATABASE_URL) {
   t.comment('PostgreSQL fault tests skipped: IAAS_TEST_DATABASE_URL is unset (CI always sets it)');
@@ -90,7 +90,7 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
     const mark = crashMark();
     const knownId = await uploadFresh(t, 'known', 1);
     t.equal((await getBytes(`${rel.url}/${knownId}_100_100.jpg`)).status, 200, 'a render before the fault puts its metadata in the LRU');
-    await sleep(300); // the variant is stored after the response
+    await settled(rel.server); // the variant is stored after the response
     const pendingId = unique('pending');
     const pendingBytes = photoJpeg(80, 60, 85, 2);
     const pending = { id: pendingId, token: await issueToken(rel.url, pendingId), bytes: pendingBytes };
@@ -113,7 +113,7 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
     const mark = crashMark();
     const knownId = await uploadFresh(t, 'known-reset', 3);
     t.equal((await getBytes(`${rel.url}/${knownId}_100_100.jpg`)).status, 200);
-    await sleep(300);
+    await settled(rel.server); // the variant is stored after the response
     const pendingId = unique('pending-reset');
     const pendingBytes = photoJpeg(80, 60, 85, 4);
     const pending = { id: pendingId, token: await issueToken(rel.url, pendingId), bytes: pendingBytes };

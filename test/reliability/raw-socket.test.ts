@@ -10,7 +10,7 @@ import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { assertAlive, crashesSince, crashMark } from '../helpers/crashes.js';
 import { getBytes, issueToken, requestToken, uploadImage } from '../helpers/http.js';
 import { memoryFlat, percentile } from '../helpers/measure.js';
-import { serve, type TestServer } from '../helpers/processes.js';
+import { serve, settled, type TestServer } from '../helpers/processes.js';
 import { filesIn } from '../helpers/stores.js';
 import { eventually, sleep } from '../helpers/timing.js';
 import { chunked, head, multipart, rawStatus, wire, writeAll } from '../helpers/wire.js';
@@ -263,7 +263,7 @@ t.test('slowloris clients, headers or body at 1 byte/s, are dropped and do not s
   t.equal((await uploadImage(rel.url, hitId, photoJpeg(320, 240, 85, 6))).status, 200);
   const hit = `${rel.url}/${hitId}_64_64.jpg`;
   await getBytes(hit);
-  await sleep(200);
+  await settled(rel.server); // the miss is stored after its response
   t.equal((await getBytes(hit)).headers.get('x-cache'), 'HIT', 'the measured request is a cache hit');
 
   const sample = async (count: number) => {

@@ -10,7 +10,7 @@ import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { assertAlive, crashMark } from '../helpers/crashes.js';
 import { getBytes, issueToken, uploadImage } from '../helpers/http.js';
 import { runLimited, tally } from '../helpers/measure.js';
-import { serve, type TestServer } from '../helpers/processes.js';
+import { serve, settled, type TestServer } from '../helpers/processes.js';
 import { filesIn, tree } from '../helpers/stores.js';
 import { eventually, sleep, stays } from '../helpers/timing.js';
 import { head, multipart, writeAll } from '../helpers/wire.js';
@@ -138,7 +138,7 @@ t.test('a client aborting mid-render leaves no cache object and no index row, an
   t.same(filesIn(path.join(rel.config.cacheDir, id)), [], 'the cache folder holds nothing of it');
   const next = await getBytes(`${rel.url}/${id}_64_64.jpg`);
   t.equal(next.status, 200, 'the next render is served');
-  await sleep(100);
+  await settled(rel.server); // its caching runs after the response
   await assertAlive(t, rel.url, mark);
 });
 
