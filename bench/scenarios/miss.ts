@@ -15,6 +15,7 @@ import { alternate } from '../lib/rounds.js';
 import { SERVICE_ENV, startIaas, uploadPhoto } from '../lib/service.js';
 import { getBytes } from '../../test/helpers/http.js';
 import { percentile } from '../../test/helpers/measure.js';
+import { median } from '../lib/stats.js';
 import type { LoadResult } from '../lib/types.js';
 import { startNginx } from '../peers/nginx.js';
 import { startNodePeer } from '../peers/launch.js';
@@ -99,11 +100,11 @@ function perRender(before: ThreadCpu, after: ThreadCpu, result: LoadResult): Thr
 
 /** The median per role over the rounds, as a note: it shows what the HTTP path adds to the render itself. */
 function cpuNote(rounds: ThreadCpu[], floor: number[]): string {
-  const median = (role: keyof ThreadCpu) => percentile(rounds.map((round) => round[role]), 0.5);
+  const medianOf = (role: keyof ThreadCpu) => median(rounds.map((round) => round[role]));
   const roles: (keyof ThreadCpu)[] = ['rest', 'main', 'primary'];
-  const total = roles.reduce((sum, role) => sum + median(role), 0);
-  const parts = roles.map((role) => `${role} ${median(role).toFixed(1)} ms (${((median(role) / total) * 100).toFixed(0)}%)`);
-  return `miss path: iaas CPU per rendered response, by thread (median of rounds; warm-up included): ${parts.join(', ')}; "main" is the workers' event loops (HTTP, routing, the store), "rest" their other threads (render pool, libvips, libuv's file I/O)${floor.length > 0 ? `; the floor used ${percentile(floor, 0.5).toFixed(1)} ms per render` : ''}`;
+  const total = roles.reduce((sum, role) => sum + medianOf(role), 0);
+  const parts = roles.map((role) => `${role} ${medianOf(role).toFixed(1)} ms (${((medianOf(role) / total) * 100).toFixed(0)}%)`);
+  return `miss path: iaas CPU per rendered response, by thread (median of rounds; warm-up included): ${parts.join(', ')}; "main" is the workers' event loops (HTTP, routing, the store), "rest" their other threads (render pool, libvips, libuv's file I/O)${floor.length > 0 ? `; the floor used ${median(floor).toFixed(1)} ms per render` : ''}`;
 }
 
 /** Measures one HTTP contender's miss path for one round, sampling its memory. */
