@@ -1,18 +1,16 @@
 /**
  * Service processes for tests: one worker's server in this process on fresh
  * folders, and the real cluster (`main.js` of this build) as a child process,
- * its log read from a pipe or, under heavy load, from a file. Also the pids
- * of a process's children.
+ * its log read from a pipe or, under heavy load, from a file.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Test } from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
@@ -20,6 +18,7 @@ import { createLogger } from '../../src/log.js';
 import { startServer, storeFor, type Server, type ServerOptions } from '../../src/server.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import { crashMark } from './crashes.js';
+import { childPids } from './procfs.js';
 import { eventually } from './timing.js';
 
 /** One JSON log line of the service. */
@@ -212,7 +211,7 @@ export interface Cluster {
   waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   /** Distinct pids of workers seen in request log lines, in order of first appearance: which workers served. */
   servingPids(): number[];
-  /** Pids of the primary's live children (the workers), from `ps --ppid`. */
+  /** Pids of the primary's live children (the workers), from /proc. */
   workerPids(): number[];
   /** SIGTERM (SIGKILL after 20 s); resolves with the exit code (a signal becomes -1) and removes the folders. Safe to call twice. */
   stop(): Promise<number>;
@@ -297,8 +296,8 @@ export async function startCluster(env: Record<string, string>, options: Cluster
     if (options.logToFile) feed(readLogFile());
     return lines;
   };
-  /** The end of what the cluster wrote outside its log lines, for error messages. */
-  const tail = () => (options.logToFile ? JSON.stringify(logs().slice(-5)) : stderr.slice(-2000));
+  /** The end of what the cluster wrote (its stderr, or the whole log file), for error messages. */
+  const tail = () => (options.logToFile ? readFileSync(logFile, 'utf8').slice(-2000) : stderr.slice(-2000));
 
   let exitedYet = false;
   const exited = new Promise<number>((resolve) => {
@@ -358,35 +357,4 @@ export async function startCluster(env: Record<string, string>, options: Cluster
     workerPids: () => childPids(child.pid ?? -1),
     stop,
   };
-}
-
-// ---------------------------------------------------------------------------
-// Child pids
-
-/** Parses `ps -o pid=` output. */
-function pidsIn(stdout: string): number[] {
-  return stdout
-    .split('\n')
-    .map((line) => Number(line.trim()))
-    .filter((value) => Number.isInteger(value) && value > 0);
-}
-
-/** Pids whose parent is `pid`. */
-export function childPids(pid: number): number[] {
-  try {
-    return pidsIn(execFileSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' }));
-  } catch {
-    return []; // ps exits 1 when there is no child
-  }
-}
-
-const execFileAsync = promisify(execFile);
-
-/** Pids whose parent is `pid`, without blocking the event loop. */
-export async function childPidsAsync(pid: number): Promise<number[]> {
-  try {
-    return pidsIn((await execFileAsync('ps', ['--ppid', String(pid), '-o', 'pid='])).stdout);
-  } catch {
-    return [];
-  }
 }

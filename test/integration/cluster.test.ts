@@ -2,9 +2,9 @@
  * The cluster as users start it (`node dist/src/main.js`): two workers share
  * the port, a killed worker is replaced, SIGTERM drains and exits 0.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
 import { type Cluster, startCluster } from '../helpers/processes.js';
+import { childPids } from '../helpers/procfs.js';
 import { sleep } from '../helpers/timing.js';
 import { rawRequest } from '../helpers/wire.js';
 
@@ -75,16 +75,6 @@ t.test('drains on SIGTERM and the primary exits 0', async (t) => {
   t.ok(cluster.logs().some((line) => line.message === 'all workers stopped'), 'the primary logged that all workers stopped');
   await t.rejects(health(), 'nothing listens afterwards');
 });
-
-/** The child pids of a process, from /proc (Linux). */
-function childPids(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number),
-  );
-}
 
 t.test('exits 0 promptly on SIGTERM while a replacement worker is still starting', async (t) => {
   const graceMs = 3_000;

@@ -9,7 +9,8 @@ import type { Test } from 'tap';
 import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { getBytes, issueToken, requestToken, uploadImage } from '../helpers/http.js';
 import { tally } from '../helpers/measure.js';
-import { childPidsAsync, type Cluster } from '../helpers/processes.js';
+import type { Cluster } from '../helpers/processes.js';
+import { childPids } from '../helpers/procfs.js';
 import { filesIn, halfWritten, sqliteRows } from '../helpers/stores.js';
 import { sleep } from '../helpers/timing.js';
 
@@ -98,8 +99,8 @@ export async function killWorker(cluster: Cluster, target?: number): Promise<Kil
   process.kill(pid, 'SIGKILL');
   let respawnMs: number | undefined;
   while (performance.now() - at < 5_000) {
-    // Asynchronously: a blocked event loop would notice closed connections late and reuse them.
-    if ((await childPidsAsync(cluster.child.pid ?? -1)).some((candidate) => !before.includes(candidate))) {
+    // From /proc, which spawns nothing: a blocked event loop would notice closed connections late and reuse them.
+    if (childPids(cluster.child.pid ?? -1).some((candidate) => !before.includes(candidate))) {
       respawnMs = performance.now() - at;
       break;
     }

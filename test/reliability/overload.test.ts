@@ -5,11 +5,11 @@
  */
 import t from 'tap';
 import { photoJpeg } from '../helpers/fixtures.js';
-import { ownCpuShare, processCpuMs } from '../helpers/cpu.js';
+import { childPids, ownCpuShare, processCpuMs } from '../helpers/procfs.js';
 import { assertAlive, crashMark } from '../helpers/crashes.js';
 import { getBytes, issueToken, uploadImage } from '../helpers/http.js';
 import { percentile } from '../helpers/measure.js';
-import { childPids, serve, type TestServer } from '../helpers/processes.js';
+import { serve, type TestServer } from '../helpers/processes.js';
 import { eventually, sleep } from '../helpers/timing.js';
 import { assertOverload, startLoadCluster, tenTimesCapacity } from './load.js';
 

@@ -1,10 +1,29 @@
 /**
- * CPU time from /proc, for tests that check a process stopped working and for
- * the bench's per-thread accounting (bench/lib/proc.ts reads through here).
+ * What /proc says about processes: their children, and the CPU time they
+ * used. Reading /proc takes microseconds and spawns nothing, so a test can
+ * poll it tightly without blocking its event loop; the bench reads its
+ * process trees and per-thread CPU through here too (bench/lib/proc.ts).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { sleep } from './timing.js';
+
+/** The pids of `pid`'s children (of any of its threads); [] when it is gone. */
+export function childPids(pid: number): number[] {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return []; // gone
+  }
+  return tasks.flatMap((task) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return []; // the thread ended
+    }
+  });
+}
 
 const CLOCK_TICKS = (() => {
   try {
