@@ -9,7 +9,8 @@
 import { runAutocannon, runWrk } from '../lib/load.js';
 import { HIT_SIZES, PHOTO_ID, variantPath } from '../lib/plan.js';
 import { alternate } from '../lib/rounds.js';
-import { get, primeCache, startIaas, uploadImage } from '../lib/service.js';
+import { primeCache, startIaas, uploadPhoto } from '../lib/service.js';
+import { getBytes } from '../../test/helpers/http.js';
 import { startNginx } from '../peers/nginx.js';
 import { startNodePeer } from '../peers/launch.js';
 import { settleAll, started, type BenchContext } from './context.js';
@@ -65,7 +66,7 @@ export async function runHitScenario(ctx: BenchContext): Promise<void> {
   };
   await settleAll(Object.values(starting));
   const [service, peer] = [await starting.service, await starting.peer];
-  await uploadImage(service.url, ctx.photo.bytes);
+  await uploadPhoto(service.url, ctx.photo.bytes);
   const bodies: Record<string, Record<string, number>> = { iaas: {}, 'node-peer': {}, nginx: {} };
   const files: Record<string, Uint8Array> = {};
   for (const size of HIT_SIZES) {
@@ -79,9 +80,9 @@ export async function runHitScenario(ctx: BenchContext): Promise<void> {
   if (s.nginx) {
     nginx = await started(ctx, startNginx(s.nginx, { root: ctx.root, mode: 'static', files, workers: s.defaultSplit.workers }));
     for (const size of HIT_SIZES) {
-      const answer = await get(`${nginx.url}${variantPath(size.width, size.height)}`);
+      const answer = await getBytes(`${nginx.url}${variantPath(size.width, size.height)}`);
       if (answer.status !== 200) throw new Error(`nginx static answered ${answer.status}`);
-      (bodies.nginx as Record<string, number>)[size.name] = answer.bytes;
+      (bodies.nginx as Record<string, number>)[size.name] = answer.body.byteLength;
     }
   } else {
     ctx.notes.push('nginx not installed: no static-file reference for the hit path (apt-get install nginx)');

@@ -12,9 +12,10 @@ import { imageInfo, ImageInfoError } from '../../src/client/index.js';
 import { probe } from '../../src/index.js';
 import { createLogger } from '../../src/log.js';
 import { NO_EVENTS, type ImageEvents } from '../../src/images/types.js';
-import { alphaPng, animatedGif, photoJpeg, subjectPng } from '../helpers/fixtures.js';
+import { alphaPng, animatedGif, photoJpeg, subjectPng, unique } from '../helpers/fixtures.js';
 import { decode } from '../helpers/pixels.js';
-import { errorOf, get, startTestServer, unique, uploadImage, type Json, type TestServer } from '../helpers/service.js';
+import { errorOf, get, type Json, uploadImage } from '../helpers/http.js';
+import { startTestServer, type TestServer } from '../helpers/processes.js';
 import { variantKeyOf } from '../helpers/stored.js';
 
 const SECRET = 'focus-secret';
