@@ -16,7 +16,8 @@ import { parseArgs } from 'node:util';
 import { BrokerHost } from '../src/admission/host.js';
 import { isAdmissionMessage, type ToBroker } from '../src/admission/protocol.js';
 import { machineInfo, resultStamp, type MachineInfo } from './lib/machine.js';
-import { percentile, round } from './lib/stats.js';
+import { percentile } from '../test/helpers/measure.js';
+import { round } from './lib/stats.js';
 
 export interface AdmissionReport {
   kind: 'admission';

@@ -14,7 +14,6 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateCorpus, readCorpus, type CorpusEntry } from '../lib/corpus.js';
 import { runAutocannon } from '../lib/load.js';
-import { corpusPath } from '../lib/plan.js';
 import { alternate } from '../lib/rounds.js';
 import { issueTokens, photoForm, startIaas, uploadPhoto, type RunningService } from '../lib/service.js';
 import type { OriginalsResult } from '../lib/types.js';

@@ -306,9 +306,6 @@ t.test('iaas purge --id drops every variant of one original and keeps it and oth
   t.equal(unknown.code, 0, 'purging an id without variants exits 0');
 });
 
-  'a variant too large for the in-memory hot files answers 404 instead of being rendered again. Drop this todo once a ' +
-  'missing cached file falls back to a render.';
-
 t.test('a running server renders a variant again after iaas purge deleted it', async (t) => {
   const server = await startTestServer();
   t.teardown(() => server.stop());
@@ -349,8 +346,6 @@ function freshStatus(url: string, method = 'GET', headers: Record<string, string
     request.end();
   });
 }
-
-  'reach the others, which keep serving the deleted bytes. Drop this todo once DELETE invalidates every worker.';
 
 t.test('in a cluster, after DELETE every worker answers 404 for the original and its variants', async (t) => {
   const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', SECRET }, { timeoutMs: 60_000 });

@@ -7,7 +7,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Test } from 'tap';
 import { photoJpeg, unique } from '../helpers/fixtures.js';
-import { getBytes, issueToken, requestToken, uploadImage } from '../helpers/http.js';
+import { getBytes, requestToken, uploadImage } from '../helpers/http.js';
 import { tally } from '../helpers/measure.js';
 import type { Cluster } from '../helpers/processes.js';
 import { childPids } from '../helpers/procfs.js';

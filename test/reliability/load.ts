@@ -6,7 +6,7 @@
 import { Agent, request } from 'node:http';
 import type { Test } from 'tap';
 import { photoJpeg } from '../helpers/fixtures.js';
-import { issueToken, uploadImage } from '../helpers/http.js';
+import { uploadImage } from '../helpers/http.js';
 import { percentile, tally } from '../helpers/measure.js';
 import { type Cluster, startCluster } from '../helpers/processes.js';
 import { sleep } from '../helpers/timing.js';

@@ -7,7 +7,7 @@ import t from 'tap';
 import { photoJpeg } from '../helpers/fixtures.js';
 import { childPids, ownCpuShare, processCpuMs } from '../helpers/procfs.js';
 import { assertAlive, crashMark } from '../helpers/crashes.js';
-import { getBytes, issueToken, uploadImage } from '../helpers/http.js';
+import { getBytes, uploadImage } from '../helpers/http.js';
 import { percentile } from '../helpers/measure.js';
 import { serve, type TestServer } from '../helpers/processes.js';
 import { eventually, sleep } from '../helpers/timing.js';
