@@ -9,13 +9,13 @@
  *   npm run bench:admission [-- --quick] [-- --no-save]
  */
 import { fork } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BrokerHost } from '../src/admission/host.js';
 import { isAdmissionMessage, type ToBroker } from '../src/admission/protocol.js';
-import { machineInfo, resultStamp, type MachineInfo } from './lib/machine.js';
+import { machineInfo, type MachineInfo } from './lib/machine.js';
+import { runIfMain, saveReport } from './lib/results.js';
 import { percentile } from '../test/helpers/measure.js';
 import { round } from './lib/stats.js';
 
@@ -59,16 +59,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, 'no-save': { type: 'boolean', default: false } } });
   const report = await runAdmissionBench(values.quick ? 500 : 20_000);
   console.log(`admission round trip over IPC (admit, grant, release), ${report.samples} samples: p50 ${report.p50Ms} ms, p99 ${report.p99Ms} ms, mean ${report.meanMs} ms`);
-  if (!values['no-save']) {
-    const out = path.join(here, '..', '..', 'bench', 'results', `admission-${resultStamp(report.machine)}.json`);
-    writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`saved ${path.relative(process.cwd(), out)}`);
-  }
+  if (!values['no-save']) saveReport('admission', report);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

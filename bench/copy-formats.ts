@@ -8,12 +8,10 @@
  *
  *   npm run bench:copy-formats [-- --input PHOTO] [-- --no-save]
  */
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { machineInfo, resultStamp, type MachineInfo } from './lib/machine.js';
+import { machineInfo, type MachineInfo } from './lib/machine.js';
+import { runIfMain, saveReport } from './lib/results.js';
 import { benchInput } from './lib/photo.js';
 import { median, round } from './lib/stats.js';
 
@@ -34,7 +32,6 @@ export interface CopyFormatsReport {
 }
 
 const RUNS = 7;
-const here = path.dirname(fileURLToPath(import.meta.url));
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const times: number[] = [];
@@ -76,16 +73,7 @@ async function main(): Promise<void> {
   const report = await runCopyFormats(input);
   console.log(`working-copy candidates with alpha, ${report.width}x${report.height} from ${report.input}:`);
   for (const f of report.formats) console.log(`  ${f.name.padEnd(26)} ${(f.bytes / 1e6).toFixed(2).padStart(6)} MB  encode ${String(f.encodeMs).padStart(7)} ms  miss (480 px) ${f.missMs} ms`);
-  if (!values['no-save']) {
-    const out = path.join(here, '..', '..', 'bench', 'results', `copy-formats-${resultStamp(report.machine)}.json`);
-    writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`saved ${path.relative(process.cwd(), out)}`);
-  }
+  if (!values['no-save']) saveReport('copy-formats', report);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

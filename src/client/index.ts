@@ -1,6 +1,6 @@
 /**
  * iaas/client: builds image URLs the service accepts, for web and app code.
- * Dependency-free and browser-safe: it imports only the shared URL grammar.
+ * Dependency-free and browser-safe: it imports only the shared URL grammar (and a type).
  *
  *   import { imageInfo, imageUrl, srcset } from 'iaas/client';
  *   imageUrl('https://img.example.com', 'photo', { width: 360, height: 360, scale: 2, fit: 'crop' })
@@ -8,6 +8,7 @@
  *   await imageInfo('https://img.example.com', 'photo')
  *   // -> { id: 'photo', width: 2725, height: 2225, blurhash: 'L…', lqip: 'data:image/webp;base64,…', … }
  */
+import type { ImageInfo } from '../images/info.js';
 import {
   FORMAT_EXTENSION,
   ID_PATTERN,
@@ -101,28 +102,8 @@ export function srcset(
   return scales.map((scale) => `${imageUrl(base, id, { ...options, scale })} ${scale}x`).join(', ');
 }
 
-/** What `GET /{id}.json` answers: an original's size and placeholders, to show before its image loads. */
-export interface ImageInfo {
-  id: string;
-  /** Displayed size of the stored original, in pixels. */
-  width: number;
-  height: number;
-  /** The stored format: jpeg, png, gif, webp, avif or tiff. */
-  format: string;
-  bytes: number;
-  /** ISO 8601. */
-  uploaded_at: string;
-  /** The focal point in the original's pixels, or null. */
-  focus: { x: number; y: number } | null;
-  /** Frames of an animation; 1 for a still. */
-  frames: number;
-  /** The most common colour, `#rrggbb`: a flat placeholder. */
-  dominant: string;
-  /** A BlurHash (decode it with the `blurhash` package). */
-  blurhash: string;
-  /** A blurred WebP of at most 32 px as a data URI (under 1 KB): usable as an `<img src>` at once. */
-  lqip: string;
-}
+/** What `GET /{id}.json` answers (defined with the endpoint, in src/images/info.ts). */
+export type { ImageInfo };
 
 /** An error answer of the service: its HTTP status and stable code. */
 export class ImageInfoError extends Error {
