@@ -91,8 +91,9 @@ async function storeDirectly(rel: TestServer, id: string, bytes: Uint8Array, for
 let main!: TestServer;
 
 t.before(async () => {
-  // Two render threads and a long queue: these tests are about answers, not about shedding load.
-  main = await serve(t, { 'pool.size': 2, 'pool.queue_limit': 100 });
+  // Two render threads and a long, patient queue: these tests are about answers, not about shedding
+  // load (a loaded machine makes the wait estimate long, and a refusal there would be noise).
+  main = await serve(t, { 'pool.size': 2, 'pool.queue_limit': 100, 'pool.queue_wait_ms': 60_000 });
 });
 
 t.test('a PNG of a few hundred bytes declaring 100000x100000 is refused with 413 from its header, over and over, with flat memory', async (t) => {
@@ -131,7 +132,7 @@ t.test('an original already stored that declares 100000x100000 answers 413 to ev
 
 t.test('a GIF of 3000 frames that together exceed max_input is refused with 413, while its 3-frame sibling is accepted', async (t) => {
   const mark = crashMark();
-  const rel = await serve(t, { 'constraints.max_input': 1, 'pool.size': 1, 'pool.queue_limit': 100 });
+  const rel = await serve(t, { 'constraints.max_input': 1, 'pool.size': 1, 'pool.queue_limit': 100, 'pool.queue_wait_ms': 60_000 });
   const frames = animatedGif(3000, 20);
   t.comment(`3000 frames of 20x20 = 1.2 megapixels in ${frames.byteLength} bytes; one frame is 400 pixels`);
   const id = unique('frames');
