@@ -8,7 +8,8 @@
 import t from 'tap';
 import { NO_EVENTS } from '../../src/images/types.js';
 import { photoJpeg } from '../helpers/fixtures.js';
-import { get, rawRequest, startTestServer, unique, uploadImage, type TestServer } from '../helpers/service.js';
+import { eventually, get, rawRequest, startTestServer, unique, uploadImage, type TestServer } from '../helpers/service.js';
+import { variantKeyOf } from '../helpers/stored.js';
 
 const SECRET = 'validators-secret';
 let renders = 0;
@@ -29,6 +30,12 @@ async function fetched(path: string, headers: Record<string, string> = {}): Prom
   return { status: response.status, headers: response.headers, bytes: (await response.arrayBuffer()).byteLength };
 }
 
+/** Waits until the JPEG variant `side`x`side` of `id` is in the render index (a miss is stored after its answer). */
+async function stored(id: string, side: number, format: 'jpeg' | 'webp' = 'jpeg'): Promise<boolean> {
+  const key = await variantKeyOf(ts.server, { id, width: side, height: side, fit: 'clip', quality: 'auto', blur: 0, format });
+  return eventually(async () => (await ts.server.store.getVariant(key)) !== null, 10_000);
+}
+
 const STRONG = /^"[A-Za-z0-9_-]{10,}"$/;
 
 t.test('answers 304 with no body to a revalidation of a hit', async (t) => {
@@ -36,6 +43,7 @@ t.test('answers 304 with no body to a revalidation of a hit', async (t) => {
   await upload(id);
   const path = `/${id}_64_64.jpg`;
   await fetched(path);
+  t.ok(await stored(id, 64));
   const hit = await fetched(path);
   t.equal(hit.headers.get('x-cache'), 'HIT');
   const etag = hit.headers.get('etag') ?? '';
@@ -59,6 +67,7 @@ t.test('a miss carries the ETag that its later revalidation matches', async (t) 
   t.equal(miss.headers.get('x-cache'), 'MISS');
   const etag = miss.headers.get('etag') ?? '';
   t.match(etag, STRONG);
+  t.ok(await stored(id, 50));
   const before = renders;
   const revalidated = await fetched(path, { 'If-None-Match': `"elsewhere", ${etag}` });
   t.equal(revalidated.status, 304, 'a list holding the ETag matches');
@@ -94,6 +103,7 @@ t.test('an original gives 304 with no body, and HEAD carries the same validators
   const head = await rawRequest(ts.url, { method: 'HEAD', path: `/${id}.jpg` });
   t.equal(head.headers.etag, etag, 'HEAD of the original');
   const variant = await fetched(`/${id}_30_30.jpg`);
+  t.ok(await stored(id, 30));
   const variantHead = await rawRequest(ts.url, { method: 'HEAD', path: `/${id}_30_30.jpg` });
   t.equal(variantHead.status, 200);
   t.equal(variantHead.headers.etag, variant.headers.get('etag'), 'HEAD of a stored variant');
@@ -109,6 +119,7 @@ t.test('a negotiated variant has its own ETag, and the answer still varies by Ac
   const jpeg = await fetched(path, { Accept: '*/*' });
   const webp = await fetched(path, { Accept: 'image/webp,*/*' });
   t.equal(webp.headers.get('content-type'), 'image/webp');
+  t.ok(await stored(id, 64, 'webp'));
   t.not(webp.headers.get('etag'), jpeg.headers.get('etag'), 'one ETag per stored variant');
   const asJpeg = await fetched(path, { Accept: '*/*', 'If-None-Match': webp.headers.get('etag') ?? '' });
   t.equal(asJpeg.status, 200, "the WebP's ETag does not revalidate the JPEG");
