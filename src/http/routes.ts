@@ -141,7 +141,8 @@ async function writeImage(deps: RouteDeps, exchange: Exchange, reply: ImageReply
   exchange.logFields.cache = reply.headers['X-Cache'] ?? reply.type;
   if (reply.type !== 'redirect' && reply.validators && isNotModified(conditions, reply.validators)) {
     exchange.logFields.cache = 'NOT_MODIFIED';
-    exchange.send(304, notModifiedHeaders(headers));
+    // Headers only: a 304 must not say Content-Length: 0 (RFC 9110 8.6), which a body write would.
+    exchange.sendHead(304, notModifiedHeaders(headers));
     // A miss revalidated (an ETag known from elsewhere) is still stored for the next client.
     return runAfter(deps, reply.after);
   }
@@ -173,7 +174,7 @@ const INFO_CACHE_CONTROL = 'public, max-age=31536000';
 /** Writes GET /{id}.json: 304 when the client holds this version already. */
 function writeInfo(exchange: Exchange, method: 'GET' | 'HEAD', info: { body: string; etag: string }, ifNoneMatch: string): void {
   const headers = { ETag: info.etag, 'Cache-Control': INFO_CACHE_CONTROL };
-  if (ifNoneMatch && matchesNone(ifNoneMatch, info.etag)) return exchange.send(304, headers);
+  if (ifNoneMatch && matchesNone(ifNoneMatch, info.etag)) return exchange.sendHead(304, headers);
   if (method === 'HEAD') return exchange.sendHead(200, { ...headers, 'Content-Type': 'application/json' }, Buffer.byteLength(info.body));
   exchange.send(200, { ...headers, 'Content-Type': 'application/json' }, info.body);
 }

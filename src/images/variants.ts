@@ -12,6 +12,7 @@ import type { RenderOptions } from '../render/options.js';
 import type { RenderResult } from '../render/engine.js';
 import type { OriginalRecord, WorkingCopy } from '../store/types.js';
 import { boundsRedirect, outputPixels } from './bounds.js';
+import { deferredHeaders, immutableHeaders, withAfter } from './caching.js';
 import { deliveryOf, type Delivery } from './delivery.js';
 import { contentTag, originalValidators, variantValidators, type Validators } from './etags.js';
 import { cacheKey, contentTypeOf, type VariantSpec } from './keys.js';
@@ -20,33 +21,6 @@ import { costClass, type Joined, type RenderJob, type Rendered } from './renders
 import { chooseCopy, isBrokenCopy, neededScale, type WorkingCopies } from './working-copies.js';
 import { SingleFlight } from './single-flight.js';
 import { NO_EVENTS, type Headers, type ImageDeps, type ImageReply, type RequestContext } from './types.js';
-
-const YEAR_SECONDS = 365 * 24 * 3600;
-
-/** Headers of a freshly rendered or cached image: cache forever. */
-function immutableHeaders(now: Date): Headers {
-  return {
-    'Cache-Control': `public, max-age=${YEAR_SECONDS}`,
-    Expires: new Date(now.getTime() + YEAR_SECONDS * 1000).toUTCString(),
-  };
-}
-
-/**
- * Headers of an answer given in place of a deferred AVIF: cacheable briefly
- * (or revalidated every time), so browsers and CDNs come back for the AVIF.
- */
-function deferredHeaders(now: Date, maxAge: number): Headers {
-  return {
-    'Cache-Control': maxAge > 0 ? `public, max-age=${maxAge}` : 'no-cache',
-    Expires: new Date(now.getTime() + maxAge * 1000).toUTCString(),
-  };
-}
-
-/** `reply` with `extra` run after its own `after`, once the answer is out. */
-function withAfter(reply: ImageReply, extra: () => Promise<void>): ImageReply {
-  const own = reply.after;
-  return { ...reply, after: async () => (await own?.(), await extra()) };
-}
 
 /** What this process remembers of a stored variant: enough to answer a hit, a HEAD or a revalidation without the index. */
 interface Located {

@@ -56,6 +56,10 @@ t.test('answers 304 with no body to a revalidation of a hit', async (t) => {
   t.equal(again.headers.get('etag'), etag);
   t.equal(again.headers.get('cache-control'), 'public, max-age=31536000');
   t.equal(again.headers.get('content-type'), null);
+  const raw = await rawRequest(ts.url, { method: 'GET', path, headers: { 'If-None-Match': etag } });
+  t.equal(raw.status, 304);
+  t.equal(raw.headers['content-length'], undefined, 'no Content-Length: 0 standing for the 200 it replaces');
+  t.equal(raw.body.byteLength, 0);
   t.equal(renders, before, 'no render');
 });
 
