@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createRenderPool, type RenderOptions } from '../src/index.js';
 import { JPEG_QUALITY, missSize } from './lib/plan.js';
-import { percentile } from './lib/stats.js';
+import { percentile } from '../test/helpers/measure.js';
 import type { LoadResult } from './lib/types.js';
 
 /** The options iaas' miss path passes to the pool for a `/{id}_{w}_{h}.jpg?quality=80` (see src/images/variants.ts). */

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createRenderPool, type RenderOptions } from '../src/index.js';
-import { percentile } from './lib/stats.js';
+import { percentile } from '../test/helpers/measure.js';
 
 export interface RunnerResult {
   contender: string;

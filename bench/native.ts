@@ -12,7 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runJsonChild } from './lib/child.js';
-import { machineInfo, resultStamp, type MachineInfo } from './lib/machine.js';
+import { machineInfo, type MachineInfo } from './lib/machine.js';
+import { runIfMain, saveReport } from './lib/results.js';
 import { benchInput } from './lib/photo.js';
 import { median, round } from './lib/stats.js';
 import { TASKS, type RunnerResult } from './native-runner.js';
@@ -145,16 +146,7 @@ async function main(): Promise<void> {
     onProgress: (message) => process.stderr.write(`${message}\n`),
   });
   console.log(formatNativeReport(report));
-  if (!values['no-save']) {
-    const out = path.join(here, '..', '..', 'bench', 'results', `native-${resultStamp(report.machine)}.json`);
-    writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`saved ${path.relative(process.cwd(), out)}`);
-  }
+  if (!values['no-save']) saveReport('native', report);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

@@ -26,9 +26,6 @@ class Deadline {
   // Throws TIMEOUT if the deadline has passed; called between steps.
   void Check();
 
-  // True once the deadline killed an evaluation: the error that follows is a timeout.
-  bool Fired() const { return fired_.load(); }
-
   // Throws TIMEOUT when the deadline fired, otherwise rethrows nothing.
   void ThrowIfFired();
 

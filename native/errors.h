@@ -1,4 +1,4 @@
-// Stable error codes and the one place C++ failures become JavaScript errors.
+// Stable error codes and the failure the pipeline throws; js_errors.* turns it into a JavaScript error.
 #pragma once
 
 #include <exception>

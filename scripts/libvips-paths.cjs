@@ -10,6 +10,7 @@ function resolveDir(specifier) {
     throw new Error(
       `iaas: cannot find ${specifier}, which npm installs with iaas (libvips binaries exist for ` +
         `linux-x64, where iaas is tested, and linux-arm64; this is ${process.platform}-${process.arch}): ${err.message}`,
+      { cause: err },
     );
   }
 }

@@ -181,6 +181,8 @@ async function runWorker(config: Config, log: Logger): Promise<void> {
   let stopRequested = false;
   const acks = new Map<string, () => void>();
   let forgetSeq = 0;
+  // Assigned once booted; `stop` may run before that.
+  // eslint-disable-next-line prefer-const
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   const stop = async () => {
     if (stopRequested) return;

@@ -102,7 +102,8 @@ export function parseWrkText(text: string): WrkText {
   const summary = /(\d+) requests in ([\d.]+)(us|ms|s|m|h), ([\d.]+)(B|KB|MB|GB|TB) read/.exec(text);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
   if (!summary || !rps) throw new Error(`unexpected wrk output:\n${text.slice(0, 500)}`);
-  const percentile = (p: string): number | null => {
+  /** A latency percentile as wrk printed it. */
+  const reported = (p: string): number | null => {
     const match = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, 'm').exec(text);
     return match ? toMs(match[1] as string, match[2] as string) : null;
   };
@@ -113,8 +114,8 @@ export function parseWrkText(text: string): WrkText {
     requests: Number(summary[1]),
     seconds: toMs(summary[2] as string, summary[3] as string) / 1000,
     requestsPerSecond: Number(rps[1]),
-    p50: percentile('50'),
-    p99: percentile('99'),
+    p50: reported('50'),
+    p99: reported('99'),
     max: latency ? toMs(latency[1] as string, latency[2] as string) : null,
     bytes: Number(summary[4]) * (SIZE_UNITS[summary[5] as string] ?? Number.NaN),
     socketErrors: {

@@ -4,34 +4,20 @@
  * whole process tree from /proc, and stopping exactly the processes it started.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { childPids, statCpuMs } from '../../test/helpers/procfs.js';
+import { sleep } from '../../test/helpers/timing.js';
 
 /** The pids of every live descendant of `pid` (children of any of its threads, recursively). */
 export function descendants(pid: number): number[] {
   const found: number[] = [];
   const queue = [pid];
   while (queue.length > 0) {
-    const current = queue.shift() as number;
-    let tasks: string[];
-    try {
-      tasks = readdirSync(`/proc/${current}/task`);
-    } catch {
-      continue; // gone
-    }
-    for (const task of tasks) {
-      let children = '';
-      try {
-        children = readFileSync(`/proc/${current}/task/${task}/children`, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const child of children.trim().split(/\s+/)) {
-        const value = Number(child);
-        if (child && Number.isInteger(value) && !found.includes(value)) {
-          found.push(value);
-          queue.push(value);
-        }
+    for (const child of childPids(queue.shift() as number)) {
+      if (Number.isInteger(child) && !found.includes(child)) {
+        found.push(child);
+        queue.push(child);
       }
     }
   }
@@ -63,13 +49,10 @@ export interface ThreadCpu {
   rest: number;
 }
 
-/** user + system CPU ms from a /proc stat line (USER_HZ is 100 on Linux). */
-function statCpuMs(file: string): number {
+/** user + system CPU ms from a /proc stat file; 0 when the process or thread is gone. */
+function cpuMsOrZero(file: string): number {
   try {
-    const stat = readFileSync(file, 'utf8');
-    // Fields after the ")" that closes the name: utime is the 12th, stime the 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return statCpuMs(file);
   } catch {
     return 0; // gone
   }
@@ -81,11 +64,11 @@ function statCpuMs(file: string): number {
  * the main thread is read per thread.
  */
 export function treeThreadCpuMs(pid: number): ThreadCpu {
-  const cpu: ThreadCpu = { primary: statCpuMs(`/proc/${pid}/stat`), main: 0, rest: 0 };
+  const cpu: ThreadCpu = { primary: cpuMsOrZero(`/proc/${pid}/stat`), main: 0, rest: 0 };
   for (const child of descendants(pid)) {
-    const main = statCpuMs(`/proc/${child}/task/${child}/stat`);
+    const main = cpuMsOrZero(`/proc/${child}/task/${child}/stat`);
     cpu.main += main;
-    cpu.rest += statCpuMs(`/proc/${child}/stat`) - main;
+    cpu.rest += cpuMsOrZero(`/proc/${child}/stat`) - main;
   }
   return cpu;
 }
@@ -133,10 +116,6 @@ export async function waitForPort(port: number, timeoutMs: number, alive: () => 
     await sleep(50);
   }
   throw new Error(`nothing listened on port ${port} within ${timeoutMs} ms`);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A server process started by the benchmark. */

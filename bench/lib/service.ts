@@ -1,11 +1,24 @@
 /**
  * The service under test: `src/main.js` (the cluster) started as a child
  * process on the embedded defaults, a fresh DATA_DIR and a port of its own
- * choosing, plus the few HTTP calls the scenarios need to set it up.
+ * choosing, plus the few HTTP calls the scenarios need to set it up (built on
+ * the tests' clients, test/helpers/http.ts).
+ *
+ * The bench keeps its own launcher (proc.ts `launch`) instead of the tests'
+ * startCluster (test/helpers/processes.ts) because it needs what the tests do
+ * not: the same launcher for iaas and its peers (nginx, the node-sharp
+ * servers), so every contender is started, logged and stopped alike; a stop
+ * that kills the whole process tree, orphans of a dead primary included, so
+ * no server outlives its round and skews the next; the log always in a file
+ * in the bench's own folder (kept for the report), never a pipe the harness
+ * would spend CPU draining; and MALLOC_ARENA_MAX recorded with the result.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { getBytes, issueToken, uploadImage } from '../../test/helpers/http.js';
+import { sleep } from '../../test/helpers/timing.js';
+import { multipart } from '../../test/helpers/wire.js';
 import { jsonLine, launch, type ManagedProcess } from './proc.js';
 import { PHOTO_ID } from './plan.js';
 
@@ -93,14 +106,6 @@ export async function startIaas(options: ServiceOptions): Promise<RunningService
   };
 }
 
-/** POST /token {"id"} -> the token. */
-export async function issueToken(url: string, id: string): Promise<string> {
-  const response = await fetch(`${url}/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id }) });
-  const body = (await response.json()) as { token?: string };
-  if (response.status !== 200 || !body.token) throw new Error(`POST /token for ${id}: ${response.status} ${JSON.stringify(body)}`);
-  return body.token;
-}
-
 /** Issues tokens for many ids, `parallel` at a time (before a measurement, not during it). */
 export async function issueTokens(url: string, ids: string[], parallel = 8): Promise<{ id: string; token: string }[]> {
   const out: { id: string; token: string }[] = new Array(ids.length);
@@ -117,32 +122,15 @@ export async function issueTokens(url: string, ids: string[], parallel = 8): Pro
   return out;
 }
 
-/** The multipart body of an upload: one field `image` holding the JPEG. */
-export function multipartBody(bytes: Uint8Array, boundary: string): Buffer {
-  return Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
-    Buffer.from(bytes),
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
+/** The multipart body of an upload, for load generators that send a file: one field `image` holding the JPEG. */
+export function photoForm(bytes: Uint8Array, boundary: string): Buffer {
+  return multipart([{ name: 'image', filename: 'photo.jpg', type: 'image/jpeg', data: bytes }], { boundary }).body;
 }
 
-/** Uploads `bytes` as `id` (token, then the multipart POST). */
-export async function uploadImage(url: string, bytes: Uint8Array, id = PHOTO_ID): Promise<void> {
-  const token = await issueToken(url, id);
-  const boundary = 'iaasbench';
-  const response = await fetch(`${url}/${id}.jpg`, {
-    method: 'POST',
-    headers: { 'X-Token': token, 'Content-Type': `multipart/form-data; boundary=${boundary}` },
-    body: multipartBody(bytes, boundary),
-  });
-  if (response.status !== 200) throw new Error(`upload of ${id}: ${response.status} ${await response.text()}`);
-}
-
-/** One GET without following redirects. */
-export async function get(url: string): Promise<{ status: number; headers: Headers; bytes: number }> {
-  const response = await fetch(url, { redirect: 'manual' });
-  const body = new Uint8Array(await response.arrayBuffer());
-  return { status: response.status, headers: response.headers, bytes: body.byteLength };
+/** Uploads `bytes` as `id` (token, then the multipart POST); throws unless it is stored. */
+export async function uploadPhoto(url: string, bytes: Uint8Array, id = PHOTO_ID): Promise<void> {
+  const answer = await uploadImage(url, id, bytes, { filename: 'photo.jpg' });
+  if (answer.status !== 200) throw new Error(`upload of ${id}: ${answer.status} ${JSON.stringify(answer.body)}`);
 }
 
 /**
@@ -155,12 +143,12 @@ export async function primeCache(base: string, pathAndQuery: string, expect: 'hi
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    const answer = await get(`${base}${pathAndQuery}`);
+    const answer = await getBytes(`${base}${pathAndQuery}`);
     const cache = answer.headers.get('x-cache');
-    if (expect === 'hit' && answer.status === 200 && cache === 'HIT') return answer.bytes;
-    if (expect === 'redirect' && answer.status === 303 && cache === 'HIT') return answer.bytes;
+    if (expect === 'hit' && answer.status === 200 && cache === 'HIT') return answer.body.byteLength;
+    if (expect === 'redirect' && answer.status === 303 && cache === 'HIT') return answer.body.byteLength;
     last = `${answer.status} X-Cache: ${cache}`;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   throw new Error(`${pathAndQuery} was never served from the cache (${expect}); last answer ${last}`);
 }

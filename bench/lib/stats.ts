@@ -1,4 +1,4 @@
-/** Small statistics helpers for the benchmarks. */
+/** Small statistics helpers for the benchmarks (percentile is the tests' one, test/helpers/measure.ts). */
 
 /** The median of a list (the mean of the middle two for an even count). */
 export function median(values: readonly number[]): number {
@@ -6,14 +6,6 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-/** The p-th percentile (0..100) by nearest rank. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank] as number;
 }
 
 /** Rounds for display. */

@@ -118,7 +118,7 @@ export async function startNginx(nginx: string, options: NginxOptions): Promise<
     await waitForPort(port, 15_000, child.alive);
   } catch (error) {
     await child.stop(1_000);
-    throw new Error(`nginx did not start: ${(error as Error).message}\n${logTail(path.join(dir, 'error.log'))}\n${logTail(logFile)}`);
+    throw new Error(`nginx did not start: ${(error as Error).message}\n${logTail(path.join(dir, 'error.log'))}\n${logTail(logFile)}`, { cause: error });
   }
   return {
     url: `http://127.0.0.1:${port}`,

@@ -8,8 +8,8 @@
  */
 import { request } from 'node:http';
 import { missPath } from '../lib/plan.js';
-import { startIaas, uploadImage } from '../lib/service.js';
-import { percentile } from '../lib/stats.js';
+import { startIaas, uploadPhoto } from '../lib/service.js';
+import { percentile } from '../../test/helpers/measure.js';
 import type { AvifDeferredResult } from '../lib/types.js';
 import { started, type BenchContext } from './context.js';
 
@@ -43,7 +43,7 @@ async function measure(ctx: BenchContext, effort: number, deferred: boolean, cou
     startIaas({ label, root: ctx.root, env: { AUTO_FORMATS: 'avif,webp', AVIF_DEFERRED: String(deferred), AVIF_EFFORT: String(effort) } }),
   );
   try {
-    await uploadImage(service.url, ctx.photo.bytes);
+    await uploadPhoto(service.url, ctx.photo.bytes);
     const times: number[] = [];
     const formats: Record<string, number> = {};
     for (let n = 0; n < WARMUP + count; n++) {

@@ -7,8 +7,8 @@
  */
 import { Agent, request } from 'node:http';
 import { missPath, PHOTO_ID } from '../lib/plan.js';
-import { startIaas, uploadImage } from '../lib/service.js';
-import { percentile } from '../lib/stats.js';
+import { startIaas, uploadPhoto } from '../lib/service.js';
+import { percentile } from '../../test/helpers/measure.js';
 import type { AvifFloodResult } from '../lib/types.js';
 import { started, type BenchContext } from './context.js';
 
@@ -40,7 +40,7 @@ export async function runAvifFloodScenario(ctx: BenchContext): Promise<AvifFlood
   ctx.progress.step('starting iaas');
   const service = await started(ctx, startIaas({ label: 'avif-flood', root: ctx.root }));
   try {
-    await uploadImage(service.url, ctx.photo.bytes);
+    await uploadPhoto(service.url, ctx.photo.bytes);
     const ordinary = new Agent({ keepAlive: true, maxSockets: 1, localAddress: ORDINARY_ADDRESS });
     const flood = new Agent({ keepAlive: true, maxSockets: FLOODERS, localAddress: FLOOD_ADDRESS });
     let cursor = 0;

@@ -6,12 +6,11 @@
  * measured with autocannon and, when installed, wrk: autocannon saturates
  * long before these servers do.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { runAutocannon, runWrk } from '../lib/load.js';
-import { HIT_SIZES, IMAGE_QUERY, PHOTO_ID, variantPath } from '../lib/plan.js';
+import { HIT_SIZES, PHOTO_ID, variantPath } from '../lib/plan.js';
 import { alternate } from '../lib/rounds.js';
-import { get, primeCache, startIaas, uploadImage } from '../lib/service.js';
+import { primeCache, startIaas, uploadPhoto } from '../lib/service.js';
+import { getBytes } from '../../test/helpers/http.js';
 import { startNginx } from '../peers/nginx.js';
 import { startNodePeer } from '../peers/launch.js';
 import { settleAll, started, type BenchContext } from './context.js';
@@ -50,10 +49,11 @@ export async function measureFixed(
   ctx.collector.add(scenario, contender, connections, wrk);
 }
 
-/** The cache file iaas wrote for a variant (see variantKey in src/images/keys.ts). */
-export function iaasCacheFile(dataDir: string, width: number, height: number): string {
-  const quality = new URLSearchParams(IMAGE_QUERY).get('quality');
-  return path.join(dataDir, 'cache', PHOTO_ID, `${width}x${height}-clip-q${quality}-b0.jpg`);
+/** The bytes iaas serves for a cached variant: what nginx then serves as a static file. */
+async function cachedBytes(url: string, pathAndQuery: string): Promise<Uint8Array> {
+  const response = await fetch(`${url}${pathAndQuery}`);
+  if (response.status !== 200) throw new Error(`iaas answered ${response.status} for ${pathAndQuery}`);
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 export async function runHitScenario(ctx: BenchContext): Promise<void> {
@@ -66,23 +66,23 @@ export async function runHitScenario(ctx: BenchContext): Promise<void> {
   };
   await settleAll(Object.values(starting));
   const [service, peer] = [await starting.service, await starting.peer];
-  await uploadImage(service.url, ctx.photo.bytes);
+  await uploadPhoto(service.url, ctx.photo.bytes);
   const bodies: Record<string, Record<string, number>> = { iaas: {}, 'node-peer': {}, nginx: {} };
   const files: Record<string, Uint8Array> = {};
   for (const size of HIT_SIZES) {
     const pathAndQuery = variantPath(size.width, size.height);
     (bodies.iaas as Record<string, number>)[size.name] = await primeCache(service.url, pathAndQuery, 'hit');
     (bodies['node-peer'] as Record<string, number>)[size.name] = await primeCache(peer.url, pathAndQuery, 'hit');
-    // nginx serves the file iaas cached, under the same URL path (it ignores the query).
-    files[`${PHOTO_ID}_${size.width}_${size.height}.jpg`] = readFileSync(iaasCacheFile(service.dataDir, size.width, size.height));
+    // nginx serves the bytes of iaas' cache hit, under the same URL path (it ignores the query).
+    files[`${PHOTO_ID}_${size.width}_${size.height}.jpg`] = await cachedBytes(service.url, pathAndQuery);
   }
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   if (s.nginx) {
     nginx = await started(ctx, startNginx(s.nginx, { root: ctx.root, mode: 'static', files, workers: s.defaultSplit.workers }));
     for (const size of HIT_SIZES) {
-      const answer = await get(`${nginx.url}${variantPath(size.width, size.height)}`);
+      const answer = await getBytes(`${nginx.url}${variantPath(size.width, size.height)}`);
       if (answer.status !== 200) throw new Error(`nginx static answered ${answer.status}`);
-      (bodies.nginx as Record<string, number>)[size.name] = answer.bytes;
+      (bodies.nginx as Record<string, number>)[size.name] = answer.body.byteLength;
     }
   } else {
     ctx.notes.push('nginx not installed: no static-file reference for the hit path (apt-get install nginx)');

@@ -8,8 +8,9 @@
  * A --quick run scales the counts down and says so: a smoke test, no verdict.
  */
 import { runAutocannon } from '../lib/load.js';
-import { sleep, startRssSampler, treeRssBytes } from '../lib/proc.js';
-import { startIaas, uploadImage, type RunningService } from '../lib/service.js';
+import { startRssSampler, treeRssBytes } from '../lib/proc.js';
+import { sleep } from '../../test/helpers/timing.js';
+import { startIaas, uploadPhoto, type RunningService } from '../lib/service.js';
 import type { MemoryResult } from '../lib/types.js';
 import { started, type BenchContext } from './context.js';
 
@@ -49,7 +50,7 @@ export async function runMemoryScenario(ctx: BenchContext): Promise<MemoryResult
   const began = performance.now();
   const state = { done: 0, cursor: 0, failed: 0 };
   try {
-    await uploadImage(service.url, ctx.photo.bytes);
+    await uploadPhoto(service.url, ctx.photo.bytes);
     progress.step(`${first} renders`);
     await renderUntil(ctx, service, state, first);
     await settle();

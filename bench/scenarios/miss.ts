@@ -12,8 +12,10 @@ import { runAutocannon } from '../lib/load.js';
 import { MISS_SEQUENCE_LENGTH, missPath } from '../lib/plan.js';
 import { startRssSampler, treeThreadCpuMs, type ThreadCpu } from '../lib/proc.js';
 import { alternate } from '../lib/rounds.js';
-import { get, SERVICE_ENV, startIaas, uploadImage } from '../lib/service.js';
-import { percentile } from '../lib/stats.js';
+import { SERVICE_ENV, startIaas, uploadPhoto } from '../lib/service.js';
+import { getBytes } from '../../test/helpers/http.js';
+import { percentile } from '../../test/helpers/measure.js';
+import { median } from '../lib/stats.js';
 import type { LoadResult } from '../lib/types.js';
 import { startNginx } from '../peers/nginx.js';
 import { startNodePeer } from '../peers/launch.js';
@@ -26,10 +28,10 @@ export const MISS = 'miss';
 
 /** One request far from the measured range, to prove a contender renders before it is measured. */
 export async function checkRenders(url: string, name: string, cacheHeader: boolean): Promise<void> {
-  const answer = await get(`${url}${missPath(MISS_SEQUENCE_LENGTH - 1)}`);
+  const answer = await getBytes(`${url}${missPath(MISS_SEQUENCE_LENGTH - 1)}`);
   const cache = answer.headers.get('x-cache');
-  if (answer.status !== 200 || answer.bytes === 0 || (cacheHeader && cache !== 'MISS')) {
-    throw new Error(`${name} did not render a miss: ${answer.status}, X-Cache ${cache}, ${answer.bytes} bytes`);
+  if (answer.status !== 200 || answer.body.byteLength === 0 || (cacheHeader && cache !== 'MISS')) {
+    throw new Error(`${name} did not render a miss: ${answer.status}, X-Cache ${cache}, ${answer.body.byteLength} bytes`);
   }
 }
 
@@ -98,11 +100,11 @@ function perRender(before: ThreadCpu, after: ThreadCpu, result: LoadResult): Thr
 
 /** The median per role over the rounds, as a note: it shows what the HTTP path adds to the render itself. */
 function cpuNote(rounds: ThreadCpu[], floor: number[]): string {
-  const median = (role: keyof ThreadCpu) => percentile(rounds.map((round) => round[role]), 0.5);
+  const medianOf = (role: keyof ThreadCpu) => median(rounds.map((round) => round[role]));
   const roles: (keyof ThreadCpu)[] = ['rest', 'main', 'primary'];
-  const total = roles.reduce((sum, role) => sum + median(role), 0);
-  const parts = roles.map((role) => `${role} ${median(role).toFixed(1)} ms (${((median(role) / total) * 100).toFixed(0)}%)`);
-  return `miss path: iaas CPU per rendered response, by thread (median of rounds; warm-up included): ${parts.join(', ')}; "main" is the workers' event loops (HTTP, routing, the store), "rest" their other threads (render pool, libvips, libuv's file I/O)${floor.length > 0 ? `; the floor used ${percentile(floor, 0.5).toFixed(1)} ms per render` : ''}`;
+  const total = roles.reduce((sum, role) => sum + medianOf(role), 0);
+  const parts = roles.map((role) => `${role} ${medianOf(role).toFixed(1)} ms (${((medianOf(role) / total) * 100).toFixed(0)}%)`);
+  return `miss path: iaas CPU per rendered response, by thread (median of rounds; warm-up included): ${parts.join(', ')}; "main" is the workers' event loops (HTTP, routing, the store), "rest" their other threads (render pool, libvips, libuv's file I/O)${floor.length > 0 ? `; the floor used ${median(floor).toFixed(1)} ms per render` : ''}`;
 }
 
 /** Measures one HTTP contender's miss path for one round, sampling its memory. */
@@ -138,7 +140,7 @@ export async function runMissScenario(ctx: BenchContext): Promise<void> {
   };
   await settleAll(Object.values(starting));
   const [service, peer, nginx] = [await starting.service, await starting.peer, await starting.nginx];
-  await uploadImage(service.url, ctx.photo.bytes);
+  await uploadPhoto(service.url, ctx.photo.bytes);
   await checkRenders(service.url, 'iaas', true);
   await checkRenders(peer.url, 'node peer', true);
   if (nginx) await checkRenders(nginx.url, 'nginx image_filter', false);

@@ -14,9 +14,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateCorpus, readCorpus, type CorpusEntry } from '../lib/corpus.js';
 import { runAutocannon } from '../lib/load.js';
-import { corpusPath } from '../lib/plan.js';
 import { alternate } from '../lib/rounds.js';
-import { issueTokens, multipartBody, startIaas, uploadImage, type RunningService } from '../lib/service.js';
+import { issueTokens, photoForm, startIaas, uploadPhoto, type RunningService } from '../lib/service.js';
 import type { OriginalsResult } from '../lib/types.js';
 import { startNodePeer } from '../peers/launch.js';
 import { settleAll, started, type BenchContext } from './context.js';
@@ -67,7 +66,7 @@ async function uploadCorpus(service: RunningService, corpus: CorpusEntry[]): Pro
   const out: OriginalsResult['corpus'] = [];
   for (const [i, entry] of corpus.entries()) {
     const before = await copyProgress(service.url);
-    await uploadImage(service.url, entry.bytes, entry.id);
+    await uploadPhoto(service.url, entry.bytes, entry.id);
     const after = await copiesDecided(service.url, i + 1, 120_000);
     out.push({ id: entry.id, describe: entry.describe, width: entry.width, height: entry.height, bytes: entry.bytes.byteLength, copyBytes: after.bytes - before.bytes });
   }
@@ -100,7 +99,7 @@ async function uploadRuns(ctx: BenchContext, corpus: CorpusEntry[]): Promise<Ori
   const s = ctx.settings.originals;
   const bodies = corpus.map((entry) => {
     const file = path.join(ctx.root, `upload-${entry.id}.bin`);
-    writeFileSync(file, multipartBody(entry.bytes, BOUNDARY));
+    writeFileSync(file, photoForm(entry.bytes, BOUNDARY));
     return file;
   });
   const starting = {

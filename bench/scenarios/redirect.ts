@@ -6,7 +6,7 @@
  */
 import { startS3rver } from '../../test/helpers/s3.js';
 import { HIT_SIZES, variantPath } from '../lib/plan.js';
-import { primeCache, startIaas, uploadImage } from '../lib/service.js';
+import { primeCache, startIaas, uploadPhoto } from '../lib/service.js';
 import { started, type BenchContext } from './context.js';
 import { measureFixed } from './hit.js';
 
@@ -31,7 +31,7 @@ export async function runRedirectScenario(ctx: BenchContext): Promise<void> {
       }),
     );
     try {
-      await uploadImage(service.url, ctx.photo.bytes);
+      await uploadPhoto(service.url, ctx.photo.bytes);
       const bodies: Record<string, number> = {};
       for (const size of HIT_SIZES) bodies[size.name] = await primeCache(service.url, variantPath(size.width, size.height), 'redirect');
       for (const size of HIT_SIZES) {

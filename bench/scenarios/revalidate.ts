@@ -6,7 +6,7 @@
  */
 import { HIT_SIZES, variantPath } from '../lib/plan.js';
 import { runWrk } from '../lib/load.js';
-import { primeCache, startIaas, uploadImage } from '../lib/service.js';
+import { primeCache, startIaas, uploadPhoto } from '../lib/service.js';
 import { started, type BenchContext } from './context.js';
 
 /** The ETag of a cached variant, checked to revalidate to a 304. */
@@ -28,7 +28,7 @@ export async function runRevalidateScenario(ctx: BenchContext): Promise<void> {
   progress.step('starting iaas');
   const service = await started(ctx, startIaas({ label: 'revalidate', root: ctx.root }));
   try {
-    await uploadImage(service.url, ctx.photo.bytes);
+    await uploadPhoto(service.url, ctx.photo.bytes);
     for (const size of HIT_SIZES) {
       const path = variantPath(size.width, size.height);
       await primeCache(service.url, path, 'hit');

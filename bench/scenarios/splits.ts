@@ -5,7 +5,7 @@
  * order, so the default the service picks is justified by numbers.
  */
 import { alternate } from '../lib/rounds.js';
-import { startIaas, uploadImage, type RunningService } from '../lib/service.js';
+import { startIaas, uploadPhoto, type RunningService } from '../lib/service.js';
 import { splitName } from '../lib/settings.js';
 import type { SplitResult } from '../lib/types.js';
 import { settleAll, started, type BenchContext } from './context.js';
@@ -26,7 +26,7 @@ export async function runSplitsScenario(ctx: BenchContext): Promise<{ results: S
       }),
     );
     await settleAll(starting);
-    for (const service of services.values()) await uploadImage(service.url, ctx.photo.bytes);
+    for (const service of services.values()) await uploadPhoto(service.url, ctx.photo.bytes);
     const names = s.splits.map(splitName);
     const cursors = new Map(names.map((n) => [n, 0]));
     for (let r = 0; r < s.rounds; r++) {

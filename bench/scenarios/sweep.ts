@@ -8,7 +8,7 @@
 import { runAutocannon } from '../lib/load.js';
 import { MISS_SEQUENCE_LENGTH, missPath } from '../lib/plan.js';
 import { alternate } from '../lib/rounds.js';
-import { startIaas, uploadImage } from '../lib/service.js';
+import { startIaas, uploadPhoto } from '../lib/service.js';
 import type { SweepProbe, SweepResult } from '../lib/types.js';
 import { startNodePeer } from '../peers/launch.js';
 import { checkRenders } from './miss.js';
@@ -61,7 +61,7 @@ export async function runSweepScenario(ctx: BenchContext): Promise<SweepResult> 
   const urls: Record<(typeof SWEEP_CONTENDERS)[number], string> = { iaas: service.url, 'node-peer': peer.url };
   const probes: Record<number, SweepProbe> = {};
   try {
-    await uploadImage(service.url, ctx.photo.bytes);
+    await uploadPhoto(service.url, ctx.photo.bytes);
     await checkRenders(service.url, 'iaas', true);
     await checkRenders(peer.url, 'node peer', true);
     // Each contender walks the size sequence from 0: the same sizes for both, none twice.

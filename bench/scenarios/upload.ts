@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runAutocannon } from '../lib/load.js';
 import { alternate } from '../lib/rounds.js';
-import { issueTokens, multipartBody, startIaas } from '../lib/service.js';
+import { issueTokens, photoForm, startIaas } from '../lib/service.js';
 import type { LoadResult } from '../lib/types.js';
 import { started, type BenchContext } from './context.js';
 
@@ -57,7 +57,7 @@ export async function runUploadScenario(ctx: BenchContext): Promise<void> {
   const { progress, resources } = ctx;
   const connections = s.connections.upload;
   const bodyFile = path.join(ctx.root, 'upload-body.bin');
-  writeFileSync(bodyFile, multipartBody(ctx.uploadPhoto.bytes, BOUNDARY));
+  writeFileSync(bodyFile, photoForm(ctx.uploadPhoto.bytes, BOUNDARY));
   const services = new Map<string, Awaited<ReturnType<typeof startIaas>>>();
   let serial = 0;
   const ids = (count: number) => Array.from({ length: count }, () => `up-${serial++}`);

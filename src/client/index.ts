@@ -1,6 +1,6 @@
 /**
  * iaas/client: builds image URLs the service accepts, for web and app code.
- * Dependency-free and browser-safe: it imports only the shared URL grammar.
+ * Dependency-free and browser-safe: it imports only the shared URL grammar (and a type).
  *
  *   import { imageInfo, imageUrl, picture, srcset } from 'iaas/client';
  *   imageUrl('https://img.example.com', 'photo', { width: 360, height: 360, scale: 2, fit: 'crop' })
@@ -10,6 +10,7 @@
  *   picture('https://img.example.com', 'photo', { width: 360, height: 240 }).html
  *   // -> <picture><source type="image/avif" srcset="…_360_240.avif 1x, …"><source type="image/webp" …><img …></picture>
  */
+import type { ImageInfo } from '../images/info.js';
 import {
   EXTENSIONS,
   FORMAT_EXTENSION,
@@ -163,28 +164,8 @@ export function picture(
   return { sources, img, html };
 }
 
-/** What `GET /{id}.json` answers: an original's size and placeholders, to show before its image loads. */
-export interface ImageInfo {
-  id: string;
-  /** Displayed size of the stored original, in pixels. */
-  width: number;
-  height: number;
-  /** The stored format: jpeg, png, gif, webp, avif or tiff. */
-  format: string;
-  bytes: number;
-  /** ISO 8601. */
-  uploaded_at: string;
-  /** The focal point in the original's pixels, or null. */
-  focus: { x: number; y: number } | null;
-  /** Frames of an animation; 1 for a still. */
-  frames: number;
-  /** The most common colour, `#rrggbb`: a flat placeholder. */
-  dominant: string;
-  /** A BlurHash (decode it with the `blurhash` package). */
-  blurhash: string;
-  /** A blurred WebP of at most 32 px as a data URI (under 1 KB): usable as an `<img src>` at once. */
-  lqip: string;
-}
+/** What `GET /{id}.json` answers (defined with the endpoint, in src/images/info.ts). */
+export type { ImageInfo };
 
 /** An error answer of the service: its HTTP status and stable code. */
 export class ImageInfoError extends Error {

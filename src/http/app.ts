@@ -19,12 +19,13 @@ export interface HttpAppOptions {
   tempDir: string;
   /** The header holding the client address behind a proxy; undefined: the socket's address. */
   clientIpHeader?: string | undefined;
-  /** Bytes of cached files kept in memory. */
-  hotBytes?: number;
   extraGet?: RouteDeps['extraGet'];
   observe?: RouteDeps['observe'];
   deleted?: RouteDeps['deleted'];
 }
+
+/** Bytes of the hottest cached files each worker keeps in memory (the README's 64 MB). */
+const HOT_FILE_BYTES = 64 * 1024 * 1024;
 
 export interface HttpApp {
   /** Listens; resolves with the bound port. */
@@ -46,7 +47,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     service: options.service,
     log: options.log,
     inflight,
-    hot: new HotFiles(options.hotBytes ?? 64 * 1024 * 1024),
+    hot: new HotFiles(HOT_FILE_BYTES),
     allowIndexing: options.allowIndexing,
     maxUploadBytes: options.maxUploadBytes,
     tempDir: options.tempDir,

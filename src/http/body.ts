@@ -57,7 +57,7 @@ export class RequestBody {
     this.held = [];
     for (const [i, chunk] of held.entries()) {
       const last = this.complete && i === held.length - 1;
-      if (!sink.write(chunk, last)) this.pause();
+      if (!sink.write(chunk, last) && !last) this.pause();
     }
     if (held.length === 0 && this.complete) sink.write(Buffer.alloc(0), true);
   }
@@ -109,6 +109,8 @@ export class RequestBody {
       this.held.push(copy);
       return;
     }
-    if (!this.sink.write(copy, last)) this.pause();
+    // Never pause after the last chunk: a paused socket is not read, so uWS would
+    // not see the client go away while the upload is processed.
+    if (!this.sink.write(copy, last) && !last) this.pause();
   }
 }

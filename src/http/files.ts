@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { LRUCache } from 'lru-cache';
+import { LRU_TTL_MS } from '../images/originals.js';
 
 export class HotFiles {
   private readonly lru: LRUCache<string, Uint8Array>;
@@ -13,7 +14,7 @@ export class HotFiles {
     this.lru = new LRUCache<string, Uint8Array>({
       maxSize: Math.max(1, maxBytes),
       sizeCalculation: (value) => Math.max(1, value.byteLength),
-      ttl: 60_000,
+      ttl: LRU_TTL_MS,
     });
   }
 

@@ -12,23 +12,26 @@ import type { Originals } from './originals.js';
 import { SingleFlight } from './single-flight.js';
 import type { ImageDeps } from './types.js';
 
-/** The JSON answer of GET /{id}.json. */
+/** What `GET /{id}.json` answers: an original's size and placeholders, to show before its image loads. */
 export interface ImageInfo {
   id: string;
-  /** Displayed size of the stored original (after orientation and the upload's crop). */
+  /** Displayed size of the stored original, in pixels. */
   width: number;
   height: number;
+  /** The stored format: jpeg, png, gif, webp, avif or tiff. */
   format: string;
   bytes: number;
   /** ISO 8601. */
   uploaded_at: string;
+  /** The focal point in the original's pixels, or null. */
   focus: { x: number; y: number } | null;
-  /** Pages or frames (1 for a still). */
+  /** Frames of an animation; 1 for a still. */
   frames: number;
-  /** `#rrggbb`. */
+  /** The most common colour, `#rrggbb`: a flat placeholder. */
   dominant: string;
+  /** A BlurHash (decode it with the `blurhash` package). */
   blurhash: string;
-  /** `data:image/webp;base64,…`, under 1 KB. */
+  /** A blurred WebP of at most 32 px as a data URI (under 1 KB): usable as an `<img src>` at once. */
   lqip: string;
 }
 

@@ -10,8 +10,4 @@ export class SingleFlight<T> {
     this.inflight.set(key, promise);
     return { promise, leader: true };
   }
-
-  get size(): number {
-    return this.inflight.size;
-  }
 }

@@ -177,6 +177,7 @@ export function native(): NativeAddon {
     throw new Error(
       `iaas: the native addon could not be loaded from ${file}. Run \`npm ci\` (or \`npm run build\`) to build it. ` +
         `Cause: ${(error as Error).message}`,
+      { cause: error },
     );
   }
   return addon;

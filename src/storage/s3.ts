@@ -224,7 +224,3 @@ function unavailable(op: string, key: string, error: unknown): ImageError {
     cause: error,
   });
 }
-
-function trimSlash(url: string): string {
-  return url.replace(/\/+$/, '');
-}

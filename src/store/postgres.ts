@@ -9,6 +9,7 @@
  */
 import pg from 'pg';
 import { copiesFromText, copiesToText } from './copies.js';
+import { ORIGINAL_COLUMNS, originalValues } from './original-columns.js';
 import { closedError, storeError } from './errors.js';
 import { migratePostgres, quoteIdentifier, TOKEN_LEASE_MS } from './migrations.js';
 import type { FocusPoint, ImageSummary, IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
@@ -204,29 +205,8 @@ class PostgresStore implements Store {
   }
 
   async insertOriginal(record: OriginalRecord): Promise<void> {
-    await this.#query(
-      `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation,
-         jpeg_quality, copies, frames, focus_x, focus_y, dominant, blurhash, lqip)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-      [
-        record.id,
-        record.format,
-        record.width,
-        record.height,
-        record.bytes,
-        record.storageKey,
-        record.uploadedAt,
-        record.generation,
-        record.jpegQuality,
-        copiesToText(record.copies),
-        record.frames ?? null,
-        record.focus?.x ?? null,
-        record.focus?.y ?? null,
-        record.summary?.dominant ?? null,
-        record.summary?.blurhash ?? null,
-        record.summary?.lqip ?? null,
-      ],
-    );
+    const placeholders = ORIGINAL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
+    await this.#query(`INSERT INTO originals (${ORIGINAL_COLUMNS.join(', ')}) VALUES (${placeholders})`, originalValues(record, record.uploadedAt));
   }
 
   async setCopies(id: string, generation: string, copies: WorkingCopy[] | null, jpegQuality: number | null): Promise<boolean> {

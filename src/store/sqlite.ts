@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { copiesFromText, copiesToText } from './copies.js';
+import { ORIGINAL_COLUMNS, originalValues } from './original-columns.js';
 import { closedError, storeError } from './errors.js';
 import { migrateSqlite, TOKEN_LEASE_MS } from './migrations.js';
 import type { FocusPoint, ImageSummary, IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
@@ -177,30 +178,8 @@ class SqliteStore implements Store {
   }
 
   async insertOriginal(record: OriginalRecord): Promise<void> {
-    await this.#run(() =>
-      this.#prepare(
-        `INSERT INTO originals (id, format, width, height, bytes, storage_key, uploaded_at, generation,
-           jpeg_quality, copies, frames, focus_x, focus_y, dominant, blurhash, lqip)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        record.id,
-        record.format,
-        record.width,
-        record.height,
-        record.bytes,
-        record.storageKey,
-        toIso(record.uploadedAt),
-        record.generation,
-        record.jpegQuality,
-        copiesToText(record.copies),
-        record.frames ?? null,
-        record.focus?.x ?? null,
-        record.focus?.y ?? null,
-        record.summary?.dominant ?? null,
-        record.summary?.blurhash ?? null,
-        record.summary?.lqip ?? null,
-      ),
-    );
+    const placeholders = ORIGINAL_COLUMNS.map(() => '?').join(', ');
+    await this.#run(() => this.#prepare(`INSERT INTO originals (${ORIGINAL_COLUMNS.join(', ')}) VALUES (${placeholders})`).run(...originalValues(record, toIso(record.uploadedAt))));
   }
 
   setCopies(id: string, generation: string, copies: WorkingCopy[] | null, jpegQuality: number | null): Promise<boolean> {

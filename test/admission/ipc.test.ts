@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { BrokerHost } from '../../src/admission/host.js';
 import { isAdmissionMessage, type ToBroker } from '../../src/admission/protocol.js';
 import type { AdmissionRequest, BrokerSettings } from '../../src/admission/types.js';
-import { eventually } from '../helpers/service.js';
+import { eventually } from '../helpers/timing.js';
 
 const CHILD = fileURLToPath(new URL('../helpers/admission-child.js', import.meta.url));
 const SETTINGS: BrokerSettings = { slots: 1, queueLimit: 100, queueWaitMs: 60_000, backgroundLimit: 10, negativeTtlMs: 0, negativeEntries: 10 };

@@ -15,9 +15,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { photoJpeg } from '../helpers/fixtures.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { startS3rver, S3RVER_CREDENTIALS, type RunningS3rver } from '../helpers/s3.js';
-import { startTestServer, unique, uploadImage, type TestServer } from '../helpers/service.js';
+import { uploadImage } from '../helpers/http.js';
+import { startTestServer, type TestServer } from '../helpers/processes.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

@@ -15,8 +15,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { photoJpeg } from '../helpers/fixtures.js';
-import { eventually, startTestServer, unique, uploadImage, type TestServer } from '../helpers/service.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
+import { eventually } from '../helpers/timing.js';
+import { startTestServer, type TestServer } from '../helpers/processes.js';
+import { uploadImage } from '../helpers/http.js';
 import { variantKeyOf } from '../helpers/stored.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -2,6 +2,7 @@
  * Test fixtures, generated (mostly by the addon itself) and referenced by
  * name, so a fresh clone anywhere has everything the suite needs.
  */
+import { randomBytes } from 'node:crypto';
 import { crc32, deflateSync } from 'node:zlib';
 import { encodeRaw } from '../../src/index.js';
 
@@ -304,4 +305,9 @@ export function pngWithPrivateText(): { bytes: Uint8Array; secret: string } {
   const ihdrEnd = 8 + 12 + 13;
   const text = pngChunk('tEXt', Buffer.from(`Comment\0${secret}`, 'latin1'));
   return { bytes: Buffer.concat([plain.subarray(0, ihdrEnd), text, plain.subarray(ihdrEnd)]), secret };
+}
+
+/** A random suffix for ids, buckets and databases (letters, digits, `-`): every test uses its own. */
+export function unique(prefix = 'r'): string {
+  return `${prefix}-${randomBytes(5).toString('hex')}`;
 }

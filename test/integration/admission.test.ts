@@ -8,7 +8,9 @@
 import { Agent, request } from 'node:http';
 import t from 'tap';
 import { photoJpeg } from '../helpers/fixtures.js';
-import { eventually, requestToken, postImage, startCluster, type RunningCluster } from '../helpers/service.js';
+import { postImage, requestToken } from '../helpers/http.js';
+import { type Cluster, startCluster } from '../helpers/processes.js';
+import { eventually } from '../helpers/timing.js';
 
 /** A small photo upscaled to 12000x9000 and blurred (sigma 5) takes seconds of one core. */
 const SLOW_ENV = { MAX_WIDTH: '12000', MAX_HEIGHT: '12000', BLUR_SIGMA: '5', RENDER_TIMEOUT_MS: '60000' };
@@ -48,7 +50,7 @@ async function scrape(url: string): Promise<string> {
  * by the other; which worker served a connection is read from the request
  * log line of a probe sent on it.
  */
-async function pin(cluster: RunningCluster, wanted: number): Promise<{ a: Agent[]; b: Agent; pidA: number; pidB: number }> {
+async function pin(cluster: Cluster, wanted: number): Promise<{ a: Agent[]; b: Agent; pidA: number; pidB: number }> {
   const byPid = new Map<number, Agent[]>();
   for (let i = 0; i < 64; i++) {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -64,7 +66,7 @@ async function pin(cluster: RunningCluster, wanted: number): Promise<{ a: Agent[
   throw new Error('the kernel never spread 64 connections over both workers');
 }
 
-async function uploaded(cluster: RunningCluster, id: string): Promise<void> {
+async function uploaded(cluster: Cluster, id: string): Promise<void> {
   const token = String((await requestToken(cluster.url, id)).body.token);
   const answer = await postImage(cluster.url, id, token, photoJpeg(400, 300, 90, 61));
   if (answer.status !== 200) throw new Error(`upload answered ${answer.status}`);
@@ -72,7 +74,7 @@ async function uploaded(cluster: RunningCluster, id: string): Promise<void> {
 }
 
 t.test('two renders received by one worker run at once on the machine\'s two slots while the other worker idles', async (t) => {
-  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '2', ...SLOW_ENV }, 60_000);
+  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '2', ...SLOW_ENV }, { timeoutMs: 60_000 });
   t.teardown(() => cluster.stop());
   await uploaded(cluster, 'slow');
   const { a, pidA, pidB } = await pin(cluster, 2);
@@ -95,7 +97,7 @@ t.test('two renders received by one worker run at once on the machine\'s two slo
 });
 
 t.test('identical misses received by two workers render once for the machine', async (t) => {
-  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '2', ...SLOW_ENV }, 60_000);
+  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '2', ...SLOW_ENV }, { timeoutMs: 60_000 });
   t.teardown(() => cluster.stop());
   await uploaded(cluster, 'shared');
   const { a, b } = await pin(cluster, 1);
@@ -111,7 +113,7 @@ t.test('identical misses received by two workers render once for the machine', a
 });
 
 t.test('a render past RENDER_TIMEOUT_MS gives its slot back: the next render runs', async (t) => {
-  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', ...SLOW_ENV, RENDER_TIMEOUT_MS: '300' }, 60_000);
+  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', ...SLOW_ENV, RENDER_TIMEOUT_MS: '300' }, { timeoutMs: 60_000 });
   t.teardown(() => cluster.stop());
   await uploaded(cluster, 'late');
   const killed = await fetch(`${cluster.url}/late_12000_9000.jpg?blur=true`);
@@ -124,7 +126,7 @@ t.test('a render past RENDER_TIMEOUT_MS gives its slot back: the next render run
 });
 
 t.test('a worker killed with SIGKILL while holding slots gives them back to the machine within 2 s', async (t) => {
-  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '2', ...SLOW_ENV }, 60_000);
+  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '2', ...SLOW_ENV }, { timeoutMs: 60_000 });
   t.teardown(() => cluster.stop());
   await uploaded(cluster, 'victim');
   const { a, pidA } = await pin(cluster, 2);
@@ -149,7 +151,7 @@ t.test('a worker killed with SIGKILL while holding slots gives them back to the 
 });
 
 t.test('clients that go away while their renders wait or start leave no slot taken', async (t) => {
-  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', ...SLOW_ENV }, 60_000);
+  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', ...SLOW_ENV }, { timeoutMs: 60_000 });
   t.teardown(() => cluster.stop());
   await uploaded(cluster, 'leaver');
   // Twenty quick misses queued behind each other on one slot, each client leaving at its own

@@ -3,7 +3,9 @@
  * file gets a fresh database and a fresh bucket of its own.
  */
 import t from 'tap';
-import { freshDatabase, startTestServer, unique } from '../helpers/service.js';
+import { unique } from '../helpers/fixtures.js';
+import { startTestServer } from '../helpers/processes.js';
+import { freshDatabase } from '../helpers/stores.js';
 import { startS3rver } from '../helpers/s3.js';
 import { apiSuite } from './suite.js';
 

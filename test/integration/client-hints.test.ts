@@ -7,9 +7,10 @@
  */
 import t from 'tap';
 import { ACCEPT_CH } from '../../src/images/client-hints.js';
-import { photoJpeg } from '../helpers/fixtures.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { decode } from '../helpers/pixels.js';
-import { get, startTestServer, unique, uploadImage, type TestServer } from '../helpers/service.js';
+import { get, uploadImage } from '../helpers/http.js';
+import { startTestServer, type TestServer } from '../helpers/processes.js';
 
 let ts!: TestServer;
 let id!: string;

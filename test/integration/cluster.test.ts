@@ -2,11 +2,13 @@
  * The cluster as users start it (`node dist/src/main.js`): two workers share
  * the port, a killed worker is replaced, SIGTERM drains and exits 0.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
-import { rawRequest, sleep, startCluster, type RunningCluster } from '../helpers/service.js';
+import { type Cluster, startCluster } from '../helpers/processes.js';
+import { childPids } from '../helpers/procfs.js';
+import { sleep } from '../helpers/timing.js';
+import { rawRequest } from '../helpers/wire.js';
 
-let cluster!: RunningCluster;
+let cluster!: Cluster;
 
 t.before(async () => {
   cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1' });
@@ -31,29 +33,29 @@ async function healthUntil(done: () => boolean, deadline: number, batch = 10, pa
 }
 
 t.test('serves from both worker processes on one port', async (t) => {
-  const statuses = await healthUntil(() => cluster.pids().length >= 2, Date.now() + 10_000);
+  const statuses = await healthUntil(() => cluster.servingPids().length >= 2, Date.now() + 10_000);
   t.ok(statuses.length >= 10, `${statuses.length} requests sent`);
   t.ok(statuses.every((status) => status === 200), 'every request answered 200');
-  const pids = cluster.pids();
+  const pids = cluster.servingPids();
   t.equal(pids.length, 2, `two worker pids answered (${pids.join(', ')})`);
   t.notOk(pids.includes(cluster.child.pid ?? -1), 'the primary serves nothing itself');
-  const lines = cluster.logs.filter((line) => line.message === 'request');
+  const lines = cluster.logs().filter((line) => line.message === 'request');
   t.ok(lines.every((line) => line.role === 'worker' && line.path === '/_health' && line.status === 200), 'request lines come from workers');
 });
 
 t.test('replaces a worker killed with SIGKILL within 2 s', async (t) => {
-  const before = cluster.pids();
+  const before = cluster.servingPids();
   const victim = before[0];
   if (victim === undefined) return t.fail('no worker pid is known');
   const killedAt = Date.now();
   process.kill(victim, 'SIGKILL');
   const exited = await cluster.waitForLog((line) => line.message === 'worker exited; respawning' && line.worker === victim, 2_000);
   t.equal(exited.signal, 'SIGKILL', 'the primary saw the worker die');
-  const fresh = () => cluster.pids().some((pid) => !before.includes(pid));
+  const fresh = () => cluster.servingPids().some((pid) => !before.includes(pid));
   // Gentle probing (the new worker needs the CPU to boot), wide enough to reach both listeners each round.
   const statuses = await healthUntil(fresh, killedAt + 2_000, 6, 60);
   t.ok(statuses.every((status) => status === 200), `the service kept answering 200 (${statuses.length} requests)`);
-  t.ok(fresh(), `a new worker pid served within 2 s (${cluster.pids().join(', ')})`);
+  t.ok(fresh(), `a new worker pid served within 2 s (${cluster.servingPids().join(', ')})`);
   t.comment(`replaced in ${Date.now() - killedAt} ms`);
   let alive = true;
   try {
@@ -66,23 +68,13 @@ t.test('replaces a worker killed with SIGKILL within 2 s', async (t) => {
 
 t.test('drains on SIGTERM and the primary exits 0', async (t) => {
   // Both workers up (the replacement too): a worker still starting is the next test's case.
-  await healthUntil(() => cluster.pids().length >= 3, Date.now() + 10_000, 6, 60);
+  await healthUntil(() => cluster.servingPids().length >= 3, Date.now() + 10_000, 6, 60);
   t.equal(await health(), 200, 'serving before the signal');
   const code = await cluster.stop();
   t.equal(code, 0, 'exit code 0');
-  t.ok(cluster.logs.some((line) => line.message === 'all workers stopped'), 'the primary logged that all workers stopped');
+  t.ok(cluster.logs().some((line) => line.message === 'all workers stopped'), 'the primary logged that all workers stopped');
   await t.rejects(health(), 'nothing listens afterwards');
 });
-
-/** The child pids of a process, from /proc (Linux). */
-function childPids(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number),
-  );
-}
 
 t.test('exits 0 promptly on SIGTERM while a replacement worker is still starting', async (t) => {
   const graceMs = 3_000;

@@ -10,9 +10,11 @@ import t from 'tap';
 import { localAdmitter } from '../../src/admission/client.js';
 import type { Admission, AdmissionRequest, Admitter } from '../../src/admission/types.js';
 import type { VariantSpec } from '../../src/images/keys.js';
-import { alphaPng, photoJpeg } from '../helpers/fixtures.js';
+import { alphaPng, photoJpeg, unique } from '../helpers/fixtures.js';
 import { decode } from '../helpers/pixels.js';
-import { eventually, get, startTestServer, unique, uploadImage, type TestServer } from '../helpers/service.js';
+import { eventually } from '../helpers/timing.js';
+import { get, uploadImage } from '../helpers/http.js';
+import { startTestServer, type TestServer } from '../helpers/processes.js';
 import { cachedObjects, variantKeyOf } from '../helpers/stored.js';
 
 /** What Chromium sends for an <img>. */
@@ -68,7 +70,7 @@ t.before(async () => {
   auto = await startTestServer(
     { 'formats.auto': 'avif,webp', 'pool.size': 1 },
     {},
-    { admitter: recorder.admitter, observe: (method, path) => void recorder.steps.push({ kind: 'answered', path }) },
+    { admitter: recorder.admitter, observe: (_method, path) => void recorder.steps.push({ kind: 'answered', path }) },
   );
 });
 t.teardown(() => auto?.stop());

@@ -12,9 +12,10 @@ import { imageInfo, ImageInfoError } from '../../src/client/index.js';
 import { probe } from '../../src/index.js';
 import { createLogger } from '../../src/log.js';
 import { NO_EVENTS, type ImageEvents } from '../../src/images/types.js';
-import { alphaPng, animatedGif, photoJpeg, subjectPng } from '../helpers/fixtures.js';
-import { decode } from '../helpers/pixels.js';
-import { errorOf, get, startTestServer, unique, uploadImage, type Json, type TestServer } from '../helpers/service.js';
+import { alphaPng, animatedGif, photoJpeg, subjectPng, unique } from '../helpers/fixtures.js';
+import { decode, subjectPixels } from '../helpers/pixels.js';
+import { errorOf, get, type Json, uploadImage } from '../helpers/http.js';
+import { startTestServer, type TestServer } from '../helpers/processes.js';
 import { variantKeyOf } from '../helpers/stored.js';
 
 const SECRET = 'focus-secret';
@@ -23,18 +24,6 @@ async function bytesOf(response: Response): Promise<Uint8Array> {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-/** Pixels of the bright subject (see subjectPng) in an image. */
-function subjectPixels(bytes: Uint8Array): number {
-  const image = decode(bytes);
-  let count = 0;
-  for (let y = 0; y < image.height; y++) {
-    for (let x = 0; x < image.width; x++) {
-      const [r = 0, g = 0, b = 0] = image.at(x, y);
-      if (r > 200 && g > 190 && b < 120) count++;
-    }
-  }
-  return count;
-}
 
 async function upload(ts: TestServer, id: string, bytes: Uint8Array, ext: string, query = ''): Promise<Json> {
   const answer = await uploadImage(ts.url, id, bytes, { ext, type: `image/${ext}`, filename: `${id}.${ext}`, secret: SECRET, ...(query ? { query } : {}) });

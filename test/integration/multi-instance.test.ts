@@ -5,9 +5,12 @@
 import t from 'tap';
 import { probe } from '../../src/index.js';
 import { originalKeyOf, variantKeyOf } from '../helpers/stored.js';
-import { photoJpeg } from '../helpers/fixtures.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { startS3rver } from '../helpers/s3.js';
-import { eventually, freshDatabase, get, requestToken, startTestServer, unique, uploadImage, type TestServer } from '../helpers/service.js';
+import { get, requestToken, uploadImage } from '../helpers/http.js';
+import { startTestServer, type TestServer } from '../helpers/processes.js';
+import { freshDatabase } from '../helpers/stores.js';
+import { eventually } from '../helpers/timing.js';
 
 const url = process.env.IAAS_TEST_DATABASE_URL;
 

@@ -8,24 +8,17 @@ import type { Test } from 'tap';
 import { encodeRaw, probe } from '../../src/index.js';
 import type { UrlFormat } from '../../src/options/grammar.js';
 import { originalKeyOf, originalObjects, variantKeyOf, type SpecOf } from '../helpers/stored.js';
-import { alphaPng, hostile, orientedJpeg, photoJpeg, photoPixels, pngDeclaring, random, truncated } from '../helpers/fixtures.js';
+import { alphaPng, hostile, orientedJpeg, photoJpeg, photoPixels, pngDeclaring, random, truncated, unique } from '../helpers/fixtures.js';
 import { decode } from '../helpers/pixels.js';
-import {
-  abortedRequest,
-  errorOf,
-  eventually,
-  get,
-  multipartBody,
-  postImage,
-  rawRequest,
-  requestToken,
-  sleep,
-  unique,
-  uploadImage,
-  type TestServer,
-} from '../helpers/service.js';
+import { errorOf, get, postImage, requestToken, uploadImage } from '../helpers/http.js';
+import { settled, type TestServer } from '../helpers/processes.js';
+import { eventually, sleep } from '../helpers/timing.js';
+import { abortedRequest, chunked, multipart, rawRequest, type Part } from '../helpers/wire.js';
 
-export type { TestServer } from '../helpers/service.js';
+export type { TestServer } from '../helpers/processes.js';
+
+/** `bytes` as the form's one file part, as a browser would post it. */
+const PHOTO_PART = (bytes: Uint8Array): Part => ({ name: 'image', filename: 'image.jpg', type: 'image/jpeg', data: bytes });
 
 export type Kind = 'embedded' | 'postgres-s3';
 export type Start = (overrides?: Record<string, unknown>) => Promise<TestServer>;
@@ -106,9 +99,9 @@ function stored(ts: TestServer, key: string): Promise<boolean> {
   return eventually(async () => (await ts.server.store.getVariant(key)) !== null && (await ts.server.cache.exists(key)));
 }
 
-/** After a short wait, true when neither the cache storage nor the index has the key. */
+/** Once the server's work after its responses is done, true when neither the cache storage nor the index has the key. */
 async function notStored(ts: TestServer, key: string): Promise<boolean> {
-  await sleep(300);
+  await settled(ts.server);
   return (await ts.server.store.getVariant(key)) === null && !(await ts.server.cache.exists(key));
 }
 
@@ -576,17 +569,17 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
     const missing = await requestToken(ts.url, id);
     t.equal(missing.status, 401, 'no secret');
     t.equal(missing.body.code, 'UNAUTHORIZED');
-    const wrong = await requestToken(ts.url, id, `${SECRET}!`);
+    const wrong = await requestToken(ts.url, id, { secret: `${SECRET}!` });
     t.equal(wrong.status, 401, 'wrong secret');
     t.equal(wrong.body.code, 'UNAUTHORIZED');
-    const empty = await requestToken(ts.url, id, '');
+    const empty = await requestToken(ts.url, id, { secret: '' });
     t.equal(empty.status, 401, 'empty secret');
-    const right = await requestToken(ts.url, id, SECRET);
+    const right = await requestToken(ts.url, id, { secret: SECRET });
     t.equal(right.status, 200, 'the right secret');
     t.match(right.body.token, /^[0-9a-f]{64}$/);
     const upload = await uploadImage(ts.url, id, small, { token: String(right.body.token) });
     t.equal(upload.status, 200, 'the token uploads');
-    const again = await requestToken(ts.url, id, SECRET);
+    const again = await requestToken(ts.url, id, { secret: SECRET });
     t.equal(again.status, 403, 'the id was already requested');
   });
 
@@ -833,13 +826,13 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
     t.equal((JSON.parse(declared.body.toString('utf8')) as { code?: string }).code, 'PAYLOAD_TOO_LARGE');
 
     // A body that streams past the limit (chunked: no declared length).
-    const multipart = multipartBody(photo);
-    const chunked = Buffer.concat([Buffer.from(`${multipart.body.byteLength.toString(16)}\r\n`), multipart.body, Buffer.from('\r\n0\r\n\r\n')]);
+    const form = multipart([PHOTO_PART(photo)]);
     const streamed = await rawRequest(ts.url, {
       method: 'POST',
       path: `/${id}.jpg`,
-      headers: { 'X-Token': token, 'Content-Type': multipart.contentType, 'Transfer-Encoding': 'chunked' },
-      body: chunked,
+      headers: { 'X-Token': token, 'Content-Type': form.contentType, 'Transfer-Encoding': 'chunked' },
+      // One chunk holding the whole form.
+      body: chunked(form.body, form.body.byteLength),
     });
     t.equal(streamed.status, 413, 'a streamed body over the limit');
 
@@ -851,13 +844,13 @@ export function apiSuite(t: Test, start: Start, kind: Kind): void {
     const id = unique('aborted');
     const issued = await requestToken(main.url, id);
     const token = String(issued.body.token);
-    const multipart = multipartBody(photo);
+    const form = multipart([PHOTO_PART(photo)]);
     await abortedRequest(main.url, {
       method: 'POST',
       path: `/${id}.jpg`,
-      headers: { 'X-Token': token, 'Content-Type': multipart.contentType },
-      body: multipart.body,
-      sendBytes: Math.floor(multipart.body.byteLength / 3),
+      headers: { 'X-Token': token, 'Content-Type': form.contentType },
+      body: form.body,
+      sendBytes: Math.floor(form.body.byteLength / 3),
     });
     t.equal((await get(`${main.url}/_health`)).status, 200, 'the server still answers');
     t.equal(await main.server.store.getOriginal(id), null, 'nothing recorded');

@@ -7,8 +7,11 @@
  */
 import t from 'tap';
 import { NO_EVENTS } from '../../src/images/types.js';
-import { photoJpeg } from '../helpers/fixtures.js';
-import { eventually, get, rawRequest, startTestServer, unique, uploadImage, type TestServer } from '../helpers/service.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
+import { eventually } from '../helpers/timing.js';
+import { get, uploadImage } from '../helpers/http.js';
+import { rawRequest } from '../helpers/wire.js';
+import { startTestServer, type TestServer } from '../helpers/processes.js';
 import { variantKeyOf } from '../helpers/stored.js';
 
 const SECRET = 'validators-secret';
@@ -87,6 +90,7 @@ t.test('If-Modified-Since answers 304 from Last-Modified on, 200 before it', asy
   await upload(id);
   const path = `/${id}_40_40.jpg`;
   const first = await fetched(path);
+  t.ok(await stored(id, 40));
   const lastModified = first.headers.get('last-modified') ?? '';
   t.equal((await fetched(path, { 'If-Modified-Since': lastModified })).status, 304);
   t.equal((await fetched(path, { 'If-Modified-Since': new Date(Date.parse(lastModified) - 60_000).toUTCString() })).status, 200);

@@ -8,12 +8,13 @@
 import t, { type Test } from 'tap';
 import { backfillWorkingCopies } from '../../src/cli/working-copies.js';
 import { purgeVariantsOf } from '../../src/images/purge.js';
-import type { ImageEvents } from '../../src/images/types.js';
-import { NO_EVENTS } from '../../src/images/types.js';
+import { type ImageEvents, NO_EVENTS } from '../../src/images/types.js';
 import { encodeRaw, probe, render } from '../../src/index.js';
-import { animatedGif, photoPixels } from '../helpers/fixtures.js';
+import { animatedGif, photoPixels, unique } from '../helpers/fixtures.js';
 import { startS3rver } from '../helpers/s3.js';
-import { eventually, get, startTestServer, unique, uploadImage, type TestServer } from '../helpers/service.js';
+import { get, uploadImage } from '../helpers/http.js';
+import { startTestServer, type TestServer } from '../helpers/processes.js';
+import { eventually } from '../helpers/timing.js';
 import { originalObjects } from '../helpers/stored.js';
 
 const BOUNDS = { 'constraints.max_width': 400, 'constraints.max_height': 400 };

@@ -5,20 +5,8 @@
 import t from 'tap';
 import { render, type Gravity } from '../../src/index.js';
 import { subjectPng } from '../helpers/fixtures.js';
-import { decode } from '../helpers/pixels.js';
+import { decode, subjectPixels } from '../helpers/pixels.js';
 
-/** Pixels of the bright subject in a rendered image. */
-function subjectPixels(bytes: ArrayBuffer): number {
-  const image = decode(bytes);
-  let count = 0;
-  for (let y = 0; y < image.height; y++) {
-    for (let x = 0; x < image.width; x++) {
-      const [r = 0, g = 0, b = 0] = image.at(x, y);
-      if (r > 200 && g > 190 && b < 120) count++;
-    }
-  }
-  return count;
-}
 
 function crop(source: Uint8Array, width: number, height: number, gravity: Gravity, focus?: { x: number; y: number }): ArrayBuffer {
   const result = render(source, { width, height, fit: 'crop', format: 'png', gravity, ...(focus ? { focus } : {}) });

@@ -12,10 +12,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { photoJpeg } from '../helpers/fixtures.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { cli } from '../../src/cli/iaas.js';
 import { render } from '../../src/index.js';
-import { postImage, startTestServer, unique, uploadImage } from '../helpers/service.js';
+import { postImage, uploadImage } from '../helpers/http.js';
+import { startTestServer } from '../helpers/processes.js';
 
 /** The CLI of the same build as this file: dist*\/test/ops/ -> dist*\/src/cli/iaas.js. */
 const CLI = fileURLToPath(new URL('../../src/cli/iaas.js', import.meta.url));

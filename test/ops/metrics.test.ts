@@ -5,8 +5,10 @@
  */
 import http from 'node:http';
 import t from 'tap';
-import { photoJpeg } from '../helpers/fixtures.js';
-import { eventually, requestToken, postImage, startCluster, unique, type RunningCluster } from '../helpers/service.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
+import { postImage, requestToken } from '../helpers/http.js';
+import { type Cluster, startCluster } from '../helpers/processes.js';
+import { eventually } from '../helpers/timing.js';
 
 /** One sample of the exposition format. */
 interface Sample {
@@ -133,14 +135,14 @@ function freshRequest(url: string, options: { method?: string; headers?: Record<
  * both workers have answered some (the cluster announces itself when the
  * first worker listens). Returns how many were sent and the statuses seen.
  */
-async function healthChecks(cluster: RunningCluster, count: number): Promise<{ sent: number; statuses: number[] }> {
+async function healthChecks(cluster: Cluster, count: number): Promise<{ sent: number; statuses: number[] }> {
   let sent = 0;
   const statuses = new Set<number>();
   const deadline = Date.now() + 60_000;
-  while (sent < count || (cluster.pids().length < 2 && Date.now() < deadline)) {
+  while (sent < count || (cluster.servingPids().length < 2 && Date.now() < deadline)) {
     statuses.add((await freshRequest(`${cluster.url}/_health`)).status);
     sent++;
-    if (sent >= count && cluster.pids().length < 2) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (sent >= count && cluster.servingPids().length < 2) await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return { sent, statuses: [...statuses] };
 }
@@ -177,9 +179,9 @@ t.test('the exposition parser reads HELP, TYPE, labels, escapes and histogram su
 });
 
 t.test('a cluster of two workers reports every metric family, summed across workers, and logs stats', async (t) => {
-  let cluster: RunningCluster;
+  let cluster: Cluster;
   try {
-    cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', STATS_INTERVAL_MS: '1000' }, 60_000);
+    cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', STATS_INTERVAL_MS: '1000' }, { timeoutMs: 60_000 });
   } catch (error) {
     t.fail(`the cluster did not start: ${(error as Error).message}`);
     return;
@@ -210,7 +212,7 @@ t.test('a cluster of two workers reports every metric family, summed across work
   // Health checks over fresh connections, until both workers have answered some.
   const { sent, statuses } = await healthChecks(cluster, 40);
   t.same(statuses, [200], 'every health check answers 200');
-  t.equal(cluster.pids().length, 2, 'both workers served requests');
+  t.equal(cluster.servingPids().length, 2, 'both workers served requests');
 
   const scraped = await scrape(`${url}/metrics`);
   t.equal(scraped.status, 200, '/metrics answers 200');
@@ -281,9 +283,9 @@ t.test('a cluster of two workers reports every metric family, summed across work
 });
 
 t.test('with METRICS_PORT the metrics move to their own port and leave the public one', async (t) => {
-  let cluster: RunningCluster;
+  let cluster: Cluster;
   try {
-    cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', METRICS_PORT: '0' }, 60_000);
+    cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', METRICS_PORT: '0' }, { timeoutMs: 60_000 });
   } catch (error) {
     t.fail(`the cluster did not start: ${(error as Error).message}`);
     return;
@@ -295,7 +297,7 @@ t.test('with METRICS_PORT the metrics move to their own port and leave the publi
 
   const { sent, statuses } = await healthChecks(cluster, 10);
   t.same(statuses, [200], 'every health check answers 200');
-  t.equal(cluster.pids().length, 2, 'both workers served requests');
+  t.equal(cluster.servingPids().length, 2, 'both workers served requests');
 
   const scraped = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
   t.equal(scraped.status, 200, 'METRICS_PORT serves /metrics');
@@ -315,26 +317,26 @@ t.test('with METRICS_PORT the metrics move to their own port and leave the publi
 });
 
 t.test('what a worker counted survives its crash: the primary keeps the totals', async (t) => {
-  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1' }, 60_000);
+  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1' }, { timeoutMs: 60_000 });
   t.teardown(() => cluster.stop());
   // Tokens over fresh connections, until both workers have issued some.
   let issued = 0;
-  while (issued < 20 || cluster.pids().length < 2) {
+  while (issued < 20 || cluster.servingPids().length < 2) {
     const answer = await freshRequest(`${cluster.url}/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id: unique('crash') }) });
     if (answer.status === 200) issued++;
     if (issued > 200) break;
   }
   const counted = async () => total((await scrape(`${cluster.url}/metrics`)).families, 'iaas_tokens_total', 'iaas_tokens_total', { event: 'issued' });
   t.ok(await eventually(async () => (await counted()) === issued, 10_000), `the cluster counts ${issued} tokens`);
-  const victim = cluster.pids()[0] ?? 0;
+  const victim = cluster.servingPids()[0] ?? 0;
   process.kill(victim, 'SIGKILL');
   await cluster.waitForLog((line) => line.message === 'worker exited; respawning' && line.worker === victim, 10_000);
-  await cluster.waitForLog((line) => line.message === 'worker ready' && line.worker !== victim && cluster.logs.indexOf(line) > cluster.logs.findIndex((l) => l.message === 'worker exited; respawning'), 30_000);
+  await cluster.waitForLog((line) => line.message === 'worker ready' && line.worker !== victim && cluster.logs().indexOf(line) > cluster.logs().findIndex((l) => l.message === 'worker exited; respawning'), 30_000);
   t.ok(await eventually(async () => (await counted()) === issued, 10_000), `after worker ${victim} was killed and replaced, still ${issued}`);
 });
 
 t.test('a flood of /metrics costs one aggregation a second, and every scrape is answered', async (t) => {
-  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1' }, 60_000);
+  const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1' }, { timeoutMs: 60_000 });
   t.teardown(() => cluster.stop());
   const aggregations = async () => total((await scrape(`${cluster.url}/metrics`)).families, 'iaas_metrics_aggregations_total', 'iaas_metrics_aggregations_total');
   const before = await aggregations();

@@ -8,7 +8,7 @@ import { SETTINGS } from '../../src/config/settings.js';
 import { ERROR_STATUS } from '../../src/errors.js';
 import { configTable } from '../../scripts/config-table.js';
 import { packageRoot } from '../../src/util/package-root.js';
-import { startClusterProcess } from '../helpers/cluster-process.js';
+import { startCluster } from '../helpers/processes.js';
 import { photoJpeg } from '../helpers/fixtures.js';
 
 const readme = readFileSync(path.join(packageRoot(), 'README.md'), 'utf8');
@@ -43,7 +43,7 @@ t.test('the README walkthrough uploads and fetches against npm start', async (t)
   const work = mkdtempSync(path.join(tmpdir(), 'iaas-readme-'));
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
   writeFileSync(path.join(work, 'photo.jpg'), photoJpeg(2725, 2225, 90));
-  const cluster = await startClusterProcess({ DATA_DIR: path.join(work, 'data'), WORKERS: '1' }, work);
+  const cluster = await startCluster({ DATA_DIR: path.join(work, 'data'), WORKERS: '1' }, { cwd: work });
   t.teardown(() => cluster.stop());
   const script = (block ?? '').replaceAll('localhost:1337', `127.0.0.1:${cluster.port}`);
   const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', script], { cwd: work });

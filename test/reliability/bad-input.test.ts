@@ -13,39 +13,20 @@ import { probe, vipsStats } from '../../src/index.js';
 import { originalKey } from '../../src/images/keys.js';
 import { originalObjects } from '../helpers/stored.js';
 import { native } from '../../src/render/native.js';
-import { animatedGif, corruptHeaderJpeg, hostile, photoJpeg, pngDeclaring, solid, tiffDeclaring, truncated } from '../helpers/fixtures.js';
-import {
-  assertAlive,
-  crashMark,
-  crashesSince,
-  eventually,
-  filesIn,
-  followUp,
-  getBytes,
-  head,
-  healthStatus,
-  jsonOf,
-  memoryFlat,
-  multipart,
-  parseResponses,
-  rawStatus,
-  serve,
-  sleep,
-  startSpy,
-  tally,
-  token,
-  tree,
-  uid,
-  upload,
-  wire,
-  type Rel,
-  type UploadOptions,
-} from './helpers.js';
+import { animatedGif, corruptHeaderJpeg, hostile, photoJpeg, pngDeclaring, solid, tiffDeclaring, truncated, unique } from '../helpers/fixtures.js';
+import { assertAlive, crashesSince, crashMark } from '../helpers/crashes.js';
+import { getBytes, healthStatus, issueToken, jsonOf, uploadImage, type UploadOptions } from '../helpers/http.js';
+import { memoryFlat, tally } from '../helpers/measure.js';
+import { serve, type TestServer } from '../helpers/processes.js';
+import { startSpy } from '../helpers/stand-ins.js';
+import { filesIn, tree } from '../helpers/stores.js';
+import { eventually, sleep } from '../helpers/timing.js';
+import { followUp, head, multipart, parseResponses, rawStatus, wire } from '../helpers/wire.js';
 
 const good = photoJpeg(64, 48, 85, 3);
 
 /** Nothing of `id` is stored: no row, no original object, no temp file. */
-async function nothingStored(t: Test, rel: Rel, id: string): Promise<void> {
+async function nothingStored(t: Test, rel: TestServer, id: string): Promise<void> {
   t.equal(await rel.server.store.getOriginal(id), null, `no originals row for ${id}`);
   t.same(await originalObjects(rel.server, id), [], `no original object for ${id}`);
   // The temp file goes right after the answer is written.
@@ -53,8 +34,8 @@ async function nothingStored(t: Test, rel: Rel, id: string): Promise<void> {
 }
 
 /** The same token then uploads a good image. */
-async function tokenStillWorks(t: Test, rel: Rel, id: string, tokenValue: string): Promise<void> {
-  const retry = await upload(rel.url, id, tokenValue, good);
+async function tokenStillWorks(t: Test, rel: TestServer, id: string, tokenValue: string): Promise<void> {
+  const retry = await uploadImage(rel.url, id, good, { token: tokenValue });
   t.equal(retry.status, 200, 'the same token then uploads a good image with 200');
 }
 
@@ -65,7 +46,7 @@ async function tokenStillWorks(t: Test, rel: Rel, id: string, tokenValue: string
  */
 async function refusedBatch(
   t: Test,
-  rel: Rel,
+  rel: TestServer,
   label: string,
   bytes: Uint8Array | ((i: number) => Uint8Array),
   expected: number,
@@ -74,8 +55,8 @@ async function refusedBatch(
 ): Promise<void> {
   const lanes = await Promise.all(
     Array.from({ length: 4 }, async () => {
-      const id = uid('lane');
-      return { id, token: await token(rel.url, id) };
+      const id = unique('lane');
+      return { id, token: await issueToken(rel.url, id) };
     }),
   );
   await memoryFlat(
@@ -85,7 +66,7 @@ async function refusedBatch(
     expected,
     async (i, lane) => {
       const { id, token: tokenValue } = lanes[lane] ?? { id: '', token: '' };
-      return (await upload(rel.url, id, tokenValue, typeof bytes === 'function' ? bytes(i) : bytes, options)).status;
+      return (await uploadImage(rel.url, id, typeof bytes === 'function' ? bytes(i) : bytes, { ...options, token: tokenValue })).status;
     },
     4,
     warmUp,
@@ -100,14 +81,14 @@ async function refusedBatch(
 }
 
 /** Inserts `bytes` as an original directly (not through an upload), declaring `width` x `height`. */
-async function storeDirectly(rel: Rel, id: string, bytes: Uint8Array, format: string, width: number, height: number): Promise<void> {
+async function storeDirectly(rel: TestServer, id: string, bytes: Uint8Array, format: string, width: number, height: number): Promise<void> {
   const generation = 'direct';
   const key = originalKey(rel.server.originals, id, generation);
   await rel.server.originals.put(key, bytes, `image/${format}`);
   await rel.server.store.insertOriginal({ id, format, width, height, bytes: bytes.byteLength, storageKey: key, uploadedAt: new Date(), generation, jpegQuality: null, copies: [] });
 }
 
-let main!: Rel;
+let main!: TestServer;
 
 t.before(async () => {
   // Two render threads and a long queue: these tests are about answers, not about shedding load.
@@ -118,9 +99,9 @@ t.test('a PNG of a few hundred bytes declaring 100000x100000 is refused with 413
   const mark = crashMark();
   const bomb = pngDeclaring(100_000, 100_000);
   t.ok(bomb.byteLength < 1_000, `the PNG is ${bomb.byteLength} bytes`);
-  const id = uid('bomb');
-  const tokenValue = await token(main.url, id);
-  const first = await upload(main.url, id, tokenValue, bomb, { type: 'image/png', filename: 'bomb.png' });
+  const id = unique('bomb');
+  const tokenValue = await issueToken(main.url, id);
+  const first = await uploadImage(main.url, id, bomb, { token: tokenValue, type: 'image/png', filename: 'bomb.png' });
   t.equal(first.status, 413, 'POST answers 413');
   t.equal(first.body.code, 'TOO_MANY_PIXELS');
   t.ok(first.ms < 5_000, `answered in ${first.ms.toFixed(0)} ms: judged from the header, nothing decoded`);
@@ -136,7 +117,7 @@ t.test('a PNG of a few hundred bytes declaring 100000x100000 is refused with 413
 
 t.test('an original already stored that declares 100000x100000 answers 413 to every render, with flat memory', async (t) => {
   const mark = crashMark();
-  const id = uid('stored-bomb');
+  const id = unique('stored-bomb');
   await storeDirectly(main, id, pngDeclaring(100_000, 100_000), 'png', 100_000, 100_000);
   for (const target of [`/${id}_100_100.jpg`, `/${id}_64_64.webp?fit=crop`, `/${id}.jpg`, `/${id}.png?blur=true`]) {
     const answer = await getBytes(`${main.url}${target}`);
@@ -153,16 +134,16 @@ t.test('a GIF of 3000 frames that together exceed max_input is refused with 413,
   const rel = await serve(t, { 'constraints.max_input': 1, 'pool.size': 1, 'pool.queue_limit': 100 });
   const frames = animatedGif(3000, 20);
   t.comment(`3000 frames of 20x20 = 1.2 megapixels in ${frames.byteLength} bytes; one frame is 400 pixels`);
-  const id = uid('frames');
-  const tokenValue = await token(rel.url, id);
-  const answer = await upload(rel.url, id, tokenValue, frames, { type: 'image/gif', filename: 'frames.gif' });
+  const id = unique('frames');
+  const tokenValue = await issueToken(rel.url, id);
+  const answer = await uploadImage(rel.url, id, frames, { token: tokenValue, type: 'image/gif', filename: 'frames.gif' });
   t.equal(answer.status, 413, 'POST answers 413');
   t.equal(answer.body.code, 'TOO_MANY_PIXELS');
   // Decoding 3000 frame headers grows the pool thread's malloc arena for the first ~100 uploads, then it is flat.
   await refusedBatch(t, rel, 'the 3000-frame GIF upload', frames, 413, { type: 'image/gif' }, 120);
   await nothingStored(t, rel, id);
-  const fewId = uid('few');
-  const few = await upload(rel.url, fewId, await token(rel.url, fewId), animatedGif(3, 20), { type: 'image/gif' });
+  const fewId = unique('few');
+  const few = await uploadImage(rel.url, fewId, animatedGif(3, 20), { type: 'image/gif' });
   t.equal(few.status, 200, 'a 3-frame GIF of the same frame size is accepted: it is the frame count that is refused');
   await assertAlive(t, rel.url, mark);
   await tokenStillWorks(t, rel, id, tokenValue);
@@ -171,9 +152,9 @@ t.test('a GIF of 3000 frames that together exceed max_input is refused with 413,
 t.test('a 1x60,000,000 TIFF strip is refused with 413 by the pixel limit, with flat memory', async (t) => {
   const mark = crashMark();
   const strip = tiffDeclaring(1, 60_000_000);
-  const id = uid('strip');
-  const tokenValue = await token(main.url, id);
-  const answer = await upload(main.url, id, tokenValue, strip, { type: 'image/tiff', filename: 'strip.tif' });
+  const id = unique('strip');
+  const tokenValue = await issueToken(main.url, id);
+  const answer = await uploadImage(main.url, id, strip, { token: tokenValue, type: 'image/tiff', filename: 'strip.tif' });
   t.equal(answer.status, 413, 'POST answers 413');
   t.equal(answer.body.code, 'TOO_MANY_PIXELS');
   const highwater = vipsStats().memoryHighwater;
@@ -192,9 +173,9 @@ t.test('a truncated JPEG and a JPEG with a corrupt header are refused with 415, 
   ];
   for (const [name, bytes] of cases) {
     const mark = crashMark();
-    const id = uid(name);
-    const tokenValue = await token(main.url, id);
-    const answer = await upload(main.url, id, tokenValue, bytes);
+    const id = unique(name);
+    const tokenValue = await issueToken(main.url, id);
+    const answer = await uploadImage(main.url, id, bytes, { token: tokenValue });
     t.equal(answer.status, 415, `${name}: POST answers 415`);
     t.ok(answer.body.code === 'CORRUPT_IMAGE' || answer.body.code === 'UNSUPPORTED_FORMAT', `${name}: code ${String(answer.body.code)}`);
     await refusedBatch(t, main, `the ${name} JPEG upload`, bytes, 415);
@@ -219,10 +200,10 @@ t.test('MVG, MSL, SVG, PDF, PSD, HEIC and text payloads named .jpg are refused w
     const bytes = payloads.find(([n]) => n === name)?.[1] ?? new Uint8Array(0);
     t.equal(native().libvipsLoaderFor(bytes), null, `libvips' own sniffing finds no allowed loader for the ${name} payload`);
   }
-  const id = uid('hostile');
-  const tokenValue = await token(main.url, id);
+  const id = unique('hostile');
+  const tokenValue = await issueToken(main.url, id);
   for (const [name, bytes] of payloads) {
-    const answer = await upload(main.url, id, tokenValue, bytes, { filename: `${name}.jpg`, type: 'image/jpeg' });
+    const answer = await uploadImage(main.url, id, bytes, { token: tokenValue, filename: `${name}.jpg`, type: 'image/jpeg' });
     t.equal(answer.status, 415, `${name} named .jpg: POST answers 415`);
     t.equal(answer.body.code, 'UNSUPPORTED_FORMAT', `${name}: UNSUPPORTED_FORMAT`);
   }
@@ -251,15 +232,15 @@ t.test('an SVG pointing at a local file and at a URL is refused on upload and on
       `<script xlink:href="${spy.url}/script.js"/></svg>`,
   );
   t.equal(native().libvipsLoaderFor(svg), null, 'libvips finds no allowed loader for it');
-  const id = uid('svg');
-  const tokenValue = await token(main.url, id);
+  const id = unique('svg');
+  const tokenValue = await issueToken(main.url, id);
   for (const type of ['image/svg+xml', 'image/jpeg', 'image/png']) {
-    const answer = await upload(main.url, id, tokenValue, svg, { type, filename: 'photo.jpg' });
+    const answer = await uploadImage(main.url, id, svg, { token: tokenValue, type, filename: 'photo.jpg' });
     t.equal(answer.status, 415, `uploaded as ${type}: 415`);
     t.equal(answer.body.code, 'UNSUPPORTED_FORMAT');
   }
   await nothingStored(t, main, id);
-  const storedId = uid('svg-stored');
+  const storedId = unique('svg-stored');
   await storeDirectly(main, storedId, svg, 'png', 64, 64);
   for (const target of [`/${storedId}_32_32.jpg`, `/${storedId}.jpg`, `/${storedId}_32_32.png?blur=true`]) {
     const answer = await getBytes(`${main.url}${target}`);
@@ -282,8 +263,8 @@ t.test('the bytes decide the format, whatever the part Content-Type or file name
     ['text/plain', 'notes.txt'],
     ['application/octet-stream', 'blob'],
   ] as const) {
-    const id = uid('declared');
-    const answer = await upload(main.url, id, await token(main.url, id), jpeg, { type, filename });
+    const id = unique('declared');
+    const answer = await uploadImage(main.url, id, jpeg, { type, filename });
     t.equal(answer.status, 200, `JPEG bytes declared ${type}: 200`);
     t.equal((await main.server.store.getOriginal(id))?.format, 'jpeg', 'recorded as JPEG');
     const back = await getBytes(`${main.url}/${id}.jpg`);
@@ -291,8 +272,8 @@ t.test('the bytes decide the format, whatever the part Content-Type or file name
     t.ok(back.body.equals(Buffer.from(jpeg)), 'served back byte for byte as image/jpeg');
   }
   const png = solid(40, 30, [10, 200, 30], 'png');
-  const pngId = uid('png-as-jpg');
-  const asJpg = await upload(main.url, pngId, await token(main.url, pngId), png, { type: 'image/jpeg', filename: 'x.jpg', ext: 'jpg' });
+  const pngId = unique('png-as-jpg');
+  const asJpg = await uploadImage(main.url, pngId, png, { type: 'image/jpeg', filename: 'x.jpg', ext: 'jpg' });
   t.equal(asJpg.status, 200, 'PNG bytes posted to .jpg as image/jpeg: 200');
   t.equal((await main.server.store.getOriginal(pngId))?.format, 'png', 'recorded as PNG');
   const original = await getBytes(`${main.url}/${pngId}.png`);
@@ -305,8 +286,8 @@ t.test('the bytes decide the format, whatever the part Content-Type or file name
 });
 
 t.test('every response carries X-Content-Type-Options: nosniff, whatever its status', async (t) => {
-  const id = uid('nosniff');
-  await upload(main.url, id, await token(main.url, id), good);
+  const id = unique('nosniff');
+  await uploadImage(main.url, id, good);
   const rel = main.url;
   const probes: [string, string, RequestInit?][] = [
     ['200 original', `${rel}/${id}.jpg`],
@@ -317,7 +298,7 @@ t.test('every response carries X-Content-Type-Options: nosniff, whatever its sta
     ['303 bounds', `${rel}/${id}_9000_9000.jpg`],
     ['400 option', `${rel}/${id}_0_20.jpg`],
     ['403 token', `${rel}/${id}.jpg`, { method: 'POST', headers: { 'X-Token': 'nope' } }],
-    ['404 id', `${rel}/${uid('missing')}_20_20.jpg`],
+    ['404 id', `${rel}/${unique('missing')}_20_20.jpg`],
     ['404 favicon', `${rel}/favicon.ico`],
     ['405 method', `${rel}/${id}.jpg`, { method: 'PUT' }],
   ];
@@ -326,18 +307,18 @@ t.test('every response carries X-Content-Type-Options: nosniff, whatever its sta
     const answer = await getBytes(target, init ?? {});
     t.equal(answer.headers.get('x-content-type-options'), 'nosniff', `${label} (${answer.status}) carries nosniff`);
   }
-  const bomb = uid('nosniff-bomb');
-  const refused = await upload(main.url, bomb, await token(main.url, bomb), pngDeclaring(100_000, 100_000));
+  const bomb = unique('nosniff-bomb');
+  const refused = await uploadImage(main.url, bomb, pngDeclaring(100_000, 100_000));
   t.equal(refused.headers.get('x-content-type-options'), 'nosniff', `413 (${refused.status}) carries nosniff`);
-  const unsupported = uid('nosniff-svg');
-  const refusedSvg = await upload(main.url, unsupported, await token(main.url, unsupported), hostile.svg);
+  const unsupported = unique('nosniff-svg');
+  const refusedSvg = await uploadImage(main.url, unsupported, hostile.svg);
   t.equal(refusedSvg.status, 415);
   t.equal(refusedSvg.headers.get('x-content-type-options'), 'nosniff', '415 carries nosniff');
 });
 
 t.test('multipart bodies with no file part, a misnamed or second file part, thousands of parts or no closing boundary get 400, and the token stays usable', async (t) => {
-  const id = uid('shapes');
-  const tokenValue = await token(main.url, id);
+  const id = unique('shapes');
+  const tokenValue = await issueToken(main.url, id);
   const image = { name: 'image', filename: 'a.jpg', type: 'image/jpeg', data: good };
   const many = Array.from({ length: 3000 }, (_, i) => ({ name: `f${i}`, data: 'x' }));
   const manyFiles = Array.from({ length: 3000 }, (_, i) => ({ name: `f${i}`, filename: `f${i}.jpg`, type: 'image/jpeg', data: 'x' }));
@@ -495,10 +476,10 @@ t.test('ids like ../x, %2e%2e%2f, with a NUL, or 10 KB long get 400 for GET, POS
 t.test('tokens that are missing, of the wrong length, not hex, uppercase, unknown, for another id or expired get 403, never 500', async (t) => {
   const mark = crashMark();
   const rel = await serve(t, { token_ttl_seconds: 1 });
-  const id = uid('tokens');
-  const real = await token(rel.url, id);
-  const other = uid('other');
-  const otherToken = await token(rel.url, other);
+  const id = unique('tokens');
+  const real = await issueToken(rel.url, id);
+  const other = unique('other');
+  const otherToken = await issueToken(rel.url, other);
   const cases: [string, string | undefined][] = [
     ['missing', undefined],
     ['empty', ''],
@@ -538,7 +519,7 @@ t.test('tokens that are missing, of the wrong length, not hex, uppercase, unknow
     8,
   );
   await sleep(1_600);
-  const expired = await upload(rel.url, id, real, good);
+  const expired = await uploadImage(rel.url, id, good, { token: real });
   t.equal(expired.status, 403, 'expired (token_ttl_seconds 1, waited 1.6 s): 403');
   t.equal(expired.body.code, 'BAD_TOKEN');
   t.equal(await rel.server.store.getOriginal(id), null, 'nothing stored');
@@ -547,8 +528,8 @@ t.test('tokens that are missing, of the wrong length, not hex, uppercase, unknow
 
 t.test('sizes of 0, negative, NaN, 1e9, fractions or over 100000, quality 101, an unknown fit and duplicate parameters get 400 BAD_OPTION with a message', async (t) => {
   const mark = crashMark();
-  const id = uid('options');
-  t.equal((await upload(main.url, id, await token(main.url, id), good)).status, 200);
+  const id = unique('options');
+  t.equal((await uploadImage(main.url, id, good)).status, 200);
   const targets = [
     `/${id}_0_100.jpg`,
     `/${id}_100_0.jpg`,
@@ -595,8 +576,8 @@ t.test('sizes of 0, negative, NaN, 1e9, fractions or over 100000, quality 101, a
 t.test('sizes over the bounds get the documented 303 to the in-bounds URL, and following it never renders beyond the bounds', async (t) => {
   const mark = crashMark();
   const rel = await serve(t, { 'constraints.max_width': 300, 'constraints.max_height': 200 });
-  const id = uid('bounds');
-  t.equal((await upload(rel.url, id, await token(rel.url, id), photoJpeg(640, 480, 85, 9))).status, 200);
+  const id = unique('bounds');
+  t.equal((await uploadImage(rel.url, id, photoJpeg(640, 480, 85, 9))).status, 200);
   const targets = [
     `/${id}_100000_100000.jpg`,
     `/${id}_100000_1.jpg`,
@@ -621,8 +602,8 @@ t.test('sizes over the bounds get the documented 303 to the in-bounds URL, and f
 
 t.test('random malformed image URLs never answer 500', async (t) => {
   const mark = crashMark();
-  const id = uid('fuzz');
-  t.equal((await upload(main.url, id, await token(main.url, id), good)).status, 200);
+  const id = unique('fuzz');
+  t.equal((await uploadImage(main.url, id, good)).status, 200);
   let seed = 12345;
   const next = () => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -630,7 +611,7 @@ t.test('random malformed image URLs never answer 500', async (t) => {
   };
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
   const sides = ['0', '1', '-1', '16', '2048', '2049', '100000', '100001', 'NaN', '1e9', '0x10', '', '00', '7.5', '+5', '%31'];
-  const names = [id, `${id}_x`, '', '_', '__', 'a.b', '%2e', '..', uid('unknown')];
+  const names = [id, `${id}_x`, '', '_', '__', 'a.b', '%2e', '..', unique('unknown')];
   const exts = ['jpg', 'jpeg', 'JPG', 'png', 'webp', 'avif', 'gif', '', 'jpg.jpg', 'exe'];
   const queries = ['', '?fit=crop', '?fit=x', '?quality=0', '?quality=100', '?quality=101', '?blur=1', '?blur=yes', '?fit=a&fit=b', '?proxy=true', '?allow_webp=1', '?%00=1'];
   const statuses: number[] = [];

@@ -7,7 +7,11 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import { photoJpeg } from '../helpers/fixtures.js';
-import { getBytes, halfWritten, healthStatus, sleep, sqliteRows, startCluster, tally, token, upload } from './helpers.js';
+import { getBytes, healthStatus, issueToken, uploadImage } from '../helpers/http.js';
+import { tally } from '../helpers/measure.js';
+import { startCluster } from '../helpers/processes.js';
+import { halfWritten, sqliteRows } from '../helpers/stores.js';
+import { sleep } from '../helpers/timing.js';
 import { assertNothingLost, killWorker, mixedLoad, prepareSource, type Kill } from './kill.js';
 
 /**
@@ -18,7 +22,8 @@ import { assertNothingLost, killWorker, mixedLoad, prepareSource, type Kill } fr
 const CLUSTER = { WORKERS: '2', POOL_SIZE: '1', QUEUE_LIMIT: '8' };
 
 t.test('kill -9 of a worker under load: it is respawned within 2 s, only its in-flight requests fail, and every acknowledged upload is intact', async (t) => {
-  const cluster = await startCluster(t, CLUSTER);
+  const cluster = await startCluster(CLUSTER);
+  t.teardown(() => cluster.stop());
   const sourceId = await prepareSource(cluster);
   const lanes = 3;
   let stop = false;
@@ -50,20 +55,21 @@ async function probe(url: string): Promise<number | 'refused' | 'error'> {
 }
 
 t.test('SIGTERM under load: /_health turns 503 or the port closes first, every started request completes with 200, and the exit code is 0', async (t) => {
-  const cluster = await startCluster(t, { ...CLUSTER, MAX_WIDTH: '12000', MAX_HEIGHT: '12000', BLUR_SIGMA: '5', SHUTDOWN_GRACE_MS: '15000' });
+  const cluster = await startCluster({ ...CLUSTER, MAX_WIDTH: '12000', MAX_HEIGHT: '12000', BLUR_SIGMA: '5', SHUTDOWN_GRACE_MS: '15000' });
+  t.teardown(() => cluster.stop());
   const id = 'drain';
-  t.equal((await upload(cluster.url, id, await token(cluster.url, id), photoJpeg(400, 300, 90, 81))).status, 200);
+  t.equal((await uploadImage(cluster.url, id, photoJpeg(400, 300, 90, 81))).status, 200);
   // Slow renders (about a second each), two per worker, on connections of their own.
   const renders = Array.from({ length: 4 }, (_, i) => getBytes(`${cluster.url}/${id}_${2000 + i}_2000.jpg?blur=true`, { timeoutMs: 30_000 }).catch((error: Error) => ({ status: `error ${error.name}`, ms: 0 })));
   const uploadId = 'drain-upload';
-  const uploadToken = await token(cluster.url, uploadId);
+  const uploadToken = await issueToken(cluster.url, uploadId);
   const uploadBytes = photoJpeg(1200, 900, 90, 82);
   await sleep(300);
-  const inflightUpload = upload(cluster.url, uploadId, uploadToken, uploadBytes, { timeoutMs: 30_000 }).catch((error: Error) => ({ status: `error ${error.name}`, ms: 0 }));
+  const inflightUpload = uploadImage(cluster.url, uploadId, uploadBytes, { token: uploadToken, timeoutMs: 30_000 }).catch((error: Error) => ({ status: `error ${error.name}`, ms: 0 }));
   await sleep(50);
   const signalledAt = performance.now();
-  cluster.proc.child.kill('SIGTERM');
-  const exited = new Promise<number | null>((resolve) => cluster.proc.child.once('exit', (code) => resolve(code)));
+  cluster.child.kill('SIGTERM');
+  const exited = new Promise<number | null>((resolve) => cluster.child.once('exit', (code) => resolve(code)));
   const probes: { at: number; status: number | 'refused' | 'error' }[] = [];
   let done = false;
   void exited.then(() => {

@@ -16,22 +16,12 @@ import { createLogger } from '../../src/log.js';
 import { parseImageRequest } from '../../src/options/parse.js';
 import type { ObjectStorage } from '../../src/storage/types.js';
 import type { Store } from '../../src/store/types.js';
-import { photoJpeg } from '../helpers/fixtures.js';
-import {
-  assertAlive,
-  crashMark,
-  eventually,
-  filesIn,
-  getBytes,
-  serve,
-  sleep,
-  sqliteRows,
-  token,
-  tokenFor,
-  uid,
-  upload,
-  type Rel,
-} from './helpers.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
+import { assertAlive, crashMark } from '../helpers/crashes.js';
+import { getBytes, issueToken, requestToken, uploadImage } from '../helpers/http.js';
+import { serve, settled, type TestServer } from '../helpers/processes.js';
+import { filesIn, sqliteRows } from '../helpers/stores.js';
+import { eventually, sleep } from '../helpers/timing.js';
 
 /** Fills the file system holding `dir` until ENOSPC; returns the filler's path. */
 function fillDisk(dir: string): string {
@@ -78,14 +68,14 @@ t.test('with the data folder\'s disk full, an upload answers 503, its temp file 
     await rm(root, { recursive: true, force: true });
   });
 
-  const keptId = uid('kept');
+  const keptId = unique('kept');
   const kept = photoJpeg(160, 120, 85, 91);
-  t.equal((await upload(rel.url, keptId, await token(rel.url, keptId), kept)).status, 200, 'an original is stored before the disk fills');
+  t.equal((await uploadImage(rel.url, keptId, kept)).status, 200, 'an original is stored before the disk fills');
   t.equal((await getBytes(`${rel.url}/${keptId}_64_64.jpg`)).status, 200);
   t.ok(await eventually(async () => (await getBytes(`${rel.url}/${keptId}_64_64.jpg`)).headers.get('x-cache') === 'HIT', 3_000), 'and one variant is cached');
-  const small = { id: uid('full-small'), bytes: photoJpeg(64, 48, 85, 92) };
-  const large = { id: uid('full-large'), bytes: photoJpeg(640, 480, 95, 93) };
-  const tokens = { small: await token(rel.url, small.id), large: await token(rel.url, large.id) };
+  const small = { id: unique('full-small'), bytes: photoJpeg(64, 48, 85, 92) };
+  const large = { id: unique('full-large'), bytes: photoJpeg(640, 480, 95, 93) };
+  const tokens = { small: await issueToken(rel.url, small.id), large: await issueToken(rel.url, large.id) };
 
   const filler = fillDisk(mount);
   t.comment(`filled the 3 MB tmpfs (filler ${(Number(execFileSync('stat', ['-c', '%s', filler], { encoding: 'utf8' })) / 1024).toFixed(0)} KB)`);
@@ -94,7 +84,7 @@ t.test('with the data folder\'s disk full, an upload answers 503, its temp file 
     ['a small upload', small, tokens.small],
     ['a 640x480 upload', large, tokens.large],
   ] as const) {
-    const answer = await upload(rel.url, item.id, tokenValue, item.bytes, { timeoutMs: 15_000 }).catch((error: Error) => ({ status: `no answer (${error.name})`, body: {} as Record<string, unknown>, ms: 0 }));
+    const answer = await uploadImage(rel.url, item.id, item.bytes, { token: tokenValue, timeoutMs: 15_000 }).catch((error: Error) => ({ status: `no answer (${error.name})`, body: {} as Record<string, unknown>, ms: 0 }));
     t.equal(answer.status, 503, `${label}: 503`);
     t.equal(answer.body.code, 'UNAVAILABLE', `${label}: UNAVAILABLE`);
     t.ok(await eventually(() => filesIn(rel.config.tempDir).length === 0, 2_000), `${label}: no temp file left (${filesIn(rel.config.tempDir).join(', ')})`);
@@ -107,7 +97,7 @@ t.test('with the data folder\'s disk full, an upload answers 503, its temp file 
   t.ok(original.status === 200 && original.body.equals(Buffer.from(kept)), 'the stored original is served byte for byte');
   const miss = await getBytes(`${rel.url}/${keptId}_48_48.jpg`);
   t.equal(miss.status, 200, 'a new size is still rendered and served (its caching fails quietly)');
-  const issued = await tokenFor(rel.url, uid('full-token'));
+  const issued = await requestToken(rel.url, unique('full-token'));
   t.ok(issued.status === 200 || issued.status === 503, `POST /token answers 200 or 503, never 500 (got ${issued.status})`);
   await assertAlive(t, rel.url, mark);
 
@@ -117,7 +107,7 @@ t.test('with the data folder\'s disk full, an upload answers 503, its temp file 
     ['the small upload', small, tokens.small],
     ['the 640x480 upload', large, tokens.large],
   ] as const) {
-    const retry = await upload(rel.url, item.id, tokenValue, item.bytes);
+    const retry = await uploadImage(rel.url, item.id, item.bytes, { token: tokenValue });
     t.equal(retry.status, 200, `space freed: ${label} succeeds with the same token`);
     const back = await getBytes(`${rel.url}/${item.id}.jpg`);
     t.ok(back.body.equals(Buffer.from(item.bytes)), `${label} reads back byte for byte`);
@@ -149,7 +139,7 @@ function failingWrites(storage: ObjectStorage): ObjectStorage {
 }
 
 /** Every originals row and every images row has its object. */
-async function everyRowHasItsObject(t: Test, rel: Rel): Promise<void> {
+async function everyRowHasItsObject(t: Test, rel: TestServer): Promise<void> {
   const originals = sqliteRows<{ id: string; storage_key: string }>(rel.config.sqlitePath, 'SELECT id, storage_key FROM originals');
   const images = sqliteRows<{ key: string }>(rel.config.sqlitePath, 'SELECT key FROM images');
   const missing: string[] = [];
@@ -167,11 +157,11 @@ t.test('a crash between the object write and the index insert leaves at most an 
   t.teardown(() => rm(folder, { recursive: true, force: true }));
 
   // Upload: the original is written, then insertOriginal dies.
-  const id = uid('crash-upload');
+  const id = unique('crash-upload');
   const bytes = photoJpeg(120, 90, 85, 94);
   const file = path.join(folder, 'upload.jpg');
   await writeFile(file, bytes);
-  const tokenValue = await token(rel.url, id);
+  const tokenValue = await issueToken(rel.url, id);
   const dying = failing(rel.server.store, ['insertOriginal']);
   const service = createImageService({ ...parts, store: dying });
   await t.rejects(service.upload({ id, token: tokenValue, receive: async () => ({ file }) }), 'the upload fails at insertOriginal');
@@ -179,17 +169,17 @@ t.test('a crash between the object write and the index insert leaves at most an 
   t.comment(`orphan original object: ${(await originalObjects(rel.server, id)).length > 0 ? 'present (allowed)' : 'absent'}`);
   t.equal(await rel.server.store.getOriginal(id), null, 'no originals row');
   t.equal((await getBytes(`${rel.url}/${id}.jpg`)).status, 404, 'the id answers 404, not a broken original');
-  t.equal((await upload(rel.url, id, tokenValue, bytes)).status, 200, 'the token was freed: the real server then stores it');
+  t.equal((await uploadImage(rel.url, id, bytes, { token: tokenValue })).status, 200, 'the token was freed: the real server then stores it');
 
   // Upload: the object write itself dies: insertOriginal is never reached.
-  const id2 = uid('crash-write');
-  const token2 = await token(rel.url, id2);
+  const id2 = unique('crash-write');
+  const token2 = await issueToken(rel.url, id2);
   const writeDies = failing(rel.server.store, []);
   const service2 = createImageService({ ...parts, store: writeDies, originals: failingWrites(rel.server.originals) });
   await t.rejects(service2.upload({ id: id2, token: token2, receive: async () => ({ file }) }), 'the upload fails at the object write');
   t.notOk(writeDies.calls.includes('insertOriginal'), 'no index insert was attempted');
   t.equal(await rel.server.store.getOriginal(id2), null, 'no originals row');
-  t.equal((await upload(rel.url, id2, token2, bytes)).status, 200, 'the token was freed');
+  t.equal((await uploadImage(rel.url, id2, bytes, { token: token2 })).status, 200, 'the token was freed');
 
   // Render: the variant is written, then insertVariant dies.
   const renderStore = failing(rel.server.store, ['insertVariant']);
@@ -212,7 +202,7 @@ t.test('a crash between the object write and the index insert leaves at most an 
 
   const served = await getBytes(`${rel.url}/${id}_50_50.jpg`);
   t.equal(served.status, 200, 'the real server serves the size (rendering it again: it was never indexed)');
-  await sleep(300);
+  await settled(rel.server); // it is stored and indexed after the response
   await everyRowHasItsObject(t, rel);
   await assertAlive(t, rel.url, mark);
 });

@@ -6,31 +6,20 @@
 import pg from 'pg';
 import t, { type Test } from 'tap';
 import { originalKeyOf } from '../helpers/stored.js';
-import { photoJpeg } from '../helpers/fixtures.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import {
-  assertAlive,
-  crashMark,
-  crashesSince,
-  eventually,
-  getBytes,
-  healthStatus,
-  pgDatabase,
-  serve,
-  sleep,
-  tally,
-  token,
-  tokenFor,
-  uid,
-  upload,
-  type Rel,
-} from './helpers.js';
+import { assertAlive, crashesSince, crashMark } from '../helpers/crashes.js';
+import { getBytes, healthStatus, issueToken, requestToken, uploadImage } from '../helpers/http.js';
+import { tally } from '../helpers/measure.js';
+import { serve, settled, type TestServer } from '../helpers/processes.js';
+import { pgDatabase } from '../helpers/stores.js';
+import { eventually } from '../helpers/timing.js';
 
 if (!process.env.IAAS_TEST_DATABASE_URL) {
   t.comment('PostgreSQL fault tests skipped: IAAS_TEST_DATABASE_URL is unset (CI always sets it)');
 } else {
   let proxy!: FaultProxy;
-  let rel!: Rel;
+  let rel!: TestServer;
   let database!: { url: string; name: string };
   /** Every upload that got a 200, to read back at the end. */
   const stored = new Map<string, Uint8Array>();
@@ -50,9 +39,9 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
 
   /** Uploads a fresh JPEG (no EXIF, small: stored untouched) and remembers it. */
   async function uploadFresh(t: Test, prefix: string, seed: number): Promise<string> {
-    const id = uid(prefix);
+    const id = unique(prefix);
     const bytes = photoJpeg(96, 64, 85, seed);
-    const answer = await upload(rel.url, id, await token(rel.url, id), bytes);
+    const answer = await uploadImage(rel.url, id, bytes);
     t.equal(answer.status, 200, `upload ${id}: 200`);
     if (answer.status === 200) stored.set(id, bytes);
     return id;
@@ -79,9 +68,9 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
     const [health, known, unknown, issued, uploaded, hit] = await Promise.all([
       timed(() => healthStatus(rel.url, 20_000)),
       timed(async () => (await getBytes(`${rel.url}/${knownId}_${120 + Math.floor(Math.random() * 50)}_90.jpg`)).status),
-      timed(async () => (await getBytes(`${rel.url}/${uid('unknown')}_100_100.jpg`)).status),
-      timed(async () => (await tokenFor(rel.url, uid('during'), 20_000)).status),
-      timed(async () => (await upload(rel.url, pendingUpload.id, pendingUpload.token, pendingUpload.bytes, { timeoutMs: 20_000 })).status),
+      timed(async () => (await getBytes(`${rel.url}/${unique('unknown')}_100_100.jpg`)).status),
+      timed(async () => (await requestToken(rel.url, unique('during'), { timeoutMs: 20_000 })).status),
+      timed(async () => (await uploadImage(rel.url, pendingUpload.id, pendingUpload.bytes, { token: pendingUpload.token, timeoutMs: 20_000 })).status),
       timed(async () => (await getBytes(`${rel.url}/${knownId}_100_100.jpg`)).status),
     ]);
     const report = (name: string, answer: { value: unknown; ms: number }) => `${name}: ${String(answer.value)} in ${answer.ms.toFixed(0)} ms`;
@@ -101,10 +90,10 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
     const mark = crashMark();
     const knownId = await uploadFresh(t, 'known', 1);
     t.equal((await getBytes(`${rel.url}/${knownId}_100_100.jpg`)).status, 200, 'a render before the fault puts its metadata in the LRU');
-    await sleep(300); // the variant is stored after the response
-    const pendingId = uid('pending');
+    await settled(rel.server); // the variant is stored after the response
+    const pendingId = unique('pending');
     const pendingBytes = photoJpeg(80, 60, 85, 2);
-    const pending = { id: pendingId, token: await token(rel.url, pendingId), bytes: pendingBytes };
+    const pending = { id: pendingId, token: await issueToken(rel.url, pendingId), bytes: pendingBytes };
 
     proxy.set('blackhole');
     // pg gives up after its 2 s connect timeout or its 6 s query timeout.
@@ -112,10 +101,10 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
 
     proxy.set('pass');
     await recovered(t, 10_000);
-    const retry = await upload(rel.url, pendingId, pending.token, pendingBytes);
+    const retry = await uploadImage(rel.url, pendingId, pendingBytes, { token: pending.token });
     t.equal(retry.status, 200, 'the upload refused during the fault succeeds afterwards with the same token: nothing was consumed');
     if (retry.status === 200) stored.set(pendingId, pendingBytes);
-    t.equal((await tokenFor(rel.url, uid('after'))).status, 200, 'tokens are issued again');
+    t.equal((await requestToken(rel.url, unique('after'))).status, 200, 'tokens are issued again');
     t.same(crashesSince(mark), [], 'no uncaught error');
     await assertAlive(t, rel.url, mark);
   });
@@ -124,10 +113,10 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
     const mark = crashMark();
     const knownId = await uploadFresh(t, 'known-reset', 3);
     t.equal((await getBytes(`${rel.url}/${knownId}_100_100.jpg`)).status, 200);
-    await sleep(300);
-    const pendingId = uid('pending-reset');
+    await settled(rel.server); // the variant is stored after the response
+    const pendingId = unique('pending-reset');
     const pendingBytes = photoJpeg(80, 60, 85, 4);
-    const pending = { id: pendingId, token: await token(rel.url, pendingId), bytes: pendingBytes };
+    const pending = { id: pendingId, token: await issueToken(rel.url, pendingId), bytes: pendingBytes };
 
     proxy.set('reset');
     proxy.resetAll();
@@ -135,7 +124,7 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
 
     proxy.set('pass');
     await recovered(t, 5_000);
-    const retry = await upload(rel.url, pendingId, pending.token, pendingBytes);
+    const retry = await uploadImage(rel.url, pendingId, pendingBytes, { token: pending.token });
     t.equal(retry.status, 200, 'the refused upload succeeds afterwards with the same token');
     if (retry.status === 200) stored.set(pendingId, pendingBytes);
     await assertAlive(t, rel.url, mark);
@@ -144,7 +133,7 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
   t.test('after pg_terminate_backend on the server\'s sessions, requests succeed or answer 503, then succeed', async (t) => {
     const mark = crashMark();
     // Warm the pool: several sessions open.
-    await Promise.all(Array.from({ length: 6 }, () => tokenFor(rel.url, uid('warm'))));
+    await Promise.all(Array.from({ length: 6 }, () => requestToken(rel.url, unique('warm'))));
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     t.teardown(() => admin.end());
@@ -153,14 +142,14 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
     );
     t.ok(killed.rows.length > 0, `${killed.rows.length} iaas sessions found by application_name`);
     // Uploads in flight while the sessions die.
-    const ids = Array.from({ length: 6 }, () => uid('terminated'));
-    const tokens = await Promise.all(ids.map((id) => token(rel.url, id)));
+    const ids = Array.from({ length: 6 }, () => unique('terminated'));
+    const tokens = await Promise.all(ids.map((id) => issueToken(rel.url, id)));
     const bytes = ids.map((_, i) => photoJpeg(72, 48, 85, 50 + i));
-    const inFlight = ids.map((id, i) => upload(rel.url, id, tokens[i] ?? '', bytes[i] ?? new Uint8Array(0), { timeoutMs: 20_000 }));
+    const inFlight = ids.map((id, i) => uploadImage(rel.url, id, bytes[i] ?? new Uint8Array(0), { token: tokens[i] ?? '', timeoutMs: 20_000 }));
     await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'iaas' AND datname = current_database() AND pid <> pg_backend_pid()");
     const right = await Promise.all(
       Array.from({ length: 10 }, async (_, i) => {
-        const answer = await timed(async () => (i % 2 === 0 ? await healthStatus(rel.url, 15_000) : (await tokenFor(rel.url, uid('right-after'), 15_000)).status));
+        const answer = await timed(async () => (i % 2 === 0 ? await healthStatus(rel.url, 15_000) : (await requestToken(rel.url, unique('right-after'), { timeoutMs: 15_000 })).status));
         return answer;
       }),
     );
@@ -172,19 +161,19 @@ if (!process.env.IAAS_TEST_DATABASE_URL) {
     // Retry what failed with the same token: nothing may be lost.
     for (const [i, id] of ids.entries()) {
       let answer = firstUploads[i];
-      if (answer?.status === 503) answer = await upload(rel.url, id, tokens[i] ?? '', bytes[i] ?? new Uint8Array(0));
+      if (answer?.status === 503) answer = await uploadImage(rel.url, id, bytes[i] ?? new Uint8Array(0), { token: tokens[i] ?? '' });
       t.equal(answer?.status, 200, `upload ${i + 1} is stored (${firstUploads[i]?.status === 503 ? 'after a retry with its token' : 'at once'})`);
       if (answer?.status === 200) stored.set(id, bytes[i] ?? new Uint8Array(0));
     }
-    t.ok(await eventually(async () => (await healthStatus(rel.url)) === 200 && (await tokenFor(rel.url, uid('then'))).status === 200, 5_000), 'then everything succeeds');
+    t.ok(await eventually(async () => (await healthStatus(rel.url)) === 200 && (await requestToken(rel.url, unique('then'))).status === 200, 5_000), 'then everything succeeds');
     await assertAlive(t, rel.url, mark);
   });
 
   t.test('fifty parallel uploads with one token on PostgreSQL: exactly one 200 and one stored original', async (t) => {
-    const id = uid('race-pg');
-    const tokenValue = await token(rel.url, id);
+    const id = unique('race-pg');
+    const tokenValue = await issueToken(rel.url, id);
     const images = Array.from({ length: 50 }, (_, i) => photoJpeg(48, 32, 80, 200 + i));
-    const answers = await Promise.all(images.map((bytes) => upload(rel.url, id, tokenValue, bytes)));
+    const answers = await Promise.all(images.map((bytes) => uploadImage(rel.url, id, bytes, { token: tokenValue })));
     t.same(tally(answers.map((answer) => answer.status)), { 200: 1, 403: 49 }, 'one 200, 49 x 403');
     const winner = answers.findIndex((answer) => answer.status === 200);
     const object = await rel.server.originals.get((await originalKeyOf(rel.server, id)) ?? '');

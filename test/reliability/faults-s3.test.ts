@@ -8,37 +8,28 @@ import t, { type Test } from 'tap';
 import { originalKeyOf, originalObjects, variantKeyOf } from '../helpers/stored.js';
 import { createS3Storage } from '../../src/storage/s3.js';
 import type { ObjectStorage } from '../../src/storage/types.js';
-import { photoJpeg } from '../helpers/fixtures.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startS3rver, S3RVER_CREDENTIALS } from '../helpers/s3.js';
-import {
-  assertAlive,
-  crashMark,
-  eventually,
-  getBytes,
-  serve,
-  sqliteRows,
-  startS3Front,
-  token,
-  uid,
-  upload,
-  type Json,
-  type Rel,
-  type S3Front,
-} from './helpers.js';
+import { assertAlive, crashMark } from '../helpers/crashes.js';
+import { getBytes, issueToken, type Json, uploadImage } from '../helpers/http.js';
+import { serve, type TestServer } from '../helpers/processes.js';
+import { type S3Front, startS3Front } from '../helpers/stand-ins.js';
+import { sqliteRows } from '../helpers/stores.js';
+import { eventually } from '../helpers/timing.js';
 
 let proxy!: FaultProxy;
 let front!: S3Front;
 /** The bucket seen directly, bypassing every fault. */
 let direct!: ObjectStorage;
 /** Render cache on S3, originals local. */
-let cacheRel!: Rel;
+let cacheRel!: TestServer;
 /** Render cache and originals on S3. */
-let originalsRel!: Rel;
-const stored = new Map<string, { rel: Rel; bytes: Uint8Array }>();
+let originalsRel!: TestServer;
+const stored = new Map<string, { rel: TestServer; bytes: Uint8Array }>();
 
 t.before(async () => {
-  const s3 = await startS3rver({ bucket: uid('iaas-rel').toLowerCase() });
+  const s3 = await startS3rver({ bucket: unique('iaas-rel').toLowerCase() });
   t.teardown(() => s3.stop());
   front = await startS3Front(t, { port: s3.port }, 503);
   proxy = await startFaultProxy({ host: '127.0.0.1', port: front.port });
@@ -54,19 +45,19 @@ t.before(async () => {
   originalsRel = await serve(t, { ...s3Settings, 'aws.store_originals': true }, { captureLogs: true });
 });
 
-function cacheKey(rel: Rel, id: string, width: number, height: number): Promise<string> {
+function cacheKey(rel: TestServer, id: string, width: number, height: number): Promise<string> {
   return variantKeyOf(rel.server, { id, width, height, fit: 'clip', quality: 'auto', blur: 0, format: 'jpeg' });
 }
 
 /** A warning that caching `key` failed was logged. */
-function loggedCachingFailure(rel: Rel, key: string): boolean {
+function loggedCachingFailure(rel: TestServer, key: string): boolean {
   return rel.logs.some((line: Json) => line.level === 'warn' && line.key === key);
 }
 
 async function uploadLocal(t: Test, seed: number): Promise<string> {
-  const id = uid('s3cache');
+  const id = unique('s3cache');
   const bytes = photoJpeg(320, 240, 85, seed);
-  t.equal((await upload(cacheRel.url, id, await token(cacheRel.url, id), bytes)).status, 200, 'the original is uploaded (local originals)');
+  t.equal((await uploadImage(cacheRel.url, id, bytes)).status, 200, 'the original is uploaded (local originals)');
   stored.set(id, { rel: cacheRel, bytes });
   return id;
 }
@@ -164,11 +155,11 @@ t.test('with originals on S3, an upload while S3 is unreachable or failing answe
       },
     ],
   ] as const) {
-    const id = uid('s3orig');
+    const id = unique('s3orig');
     const bytes = photoJpeg(200, 150, 85, 70 + label.length);
-    const tokenValue = await token(originalsRel.url, id);
+    const tokenValue = await issueToken(originalsRel.url, id);
     fault();
-    const answer = await upload(originalsRel.url, id, tokenValue, bytes);
+    const answer = await uploadImage(originalsRel.url, id, bytes, { token: tokenValue });
     t.equal(answer.status, 503, `${label}: the upload answers 503`);
     t.equal(answer.body.code, 'UNAVAILABLE');
     t.ok(answer.ms < 30_000, `${label}: in ${answer.ms.toFixed(0)} ms`);
@@ -176,7 +167,7 @@ t.test('with originals on S3, an upload while S3 is unreachable or failing answe
     t.same(await originalObjects({ originals: direct }, id), [], `${label}: no object in the bucket (listed past the fault)`);
     proxy.set('pass');
     front.mode = 'pass';
-    const retry = await upload(originalsRel.url, id, tokenValue, bytes);
+    const retry = await uploadImage(originalsRel.url, id, bytes, { token: tokenValue });
     t.equal(retry.status, 200, `${label}: the same token uploads once S3 is back`);
     t.ok(await direct.exists((await originalKeyOf(originalsRel.server, id)) ?? ''), `${label}: the object is in the bucket as soon as the 200 is`);
     stored.set(id, { rel: originalsRel, bytes });
@@ -186,12 +177,12 @@ t.test('with originals on S3, an upload while S3 is unreachable or failing answe
 
 t.test('with originals on S3 and S3 slow, an upload answers 200 only once S3 acknowledged the write', async (t) => {
   const mark = crashMark();
-  const id = uid('s3slow');
+  const id = unique('s3slow');
   const bytes = photoJpeg(200, 150, 85, 80);
-  const tokenValue = await token(originalsRel.url, id);
+  const tokenValue = await issueToken(originalsRel.url, id);
   proxy.set('delay', { delayMs: 700 });
   proxy.resetAll();
-  const answer = await upload(originalsRel.url, id, tokenValue, bytes);
+  const answer = await uploadImage(originalsRel.url, id, bytes, { token: tokenValue });
   const key = (await originalKeyOf(originalsRel.server, id)) ?? '';
   t.equal(answer.status, 200, `the upload answers 200 (after ${answer.ms.toFixed(0)} ms)`);
   t.ok(answer.ms >= 1_400, 'no sooner than a PUT and its acknowledgement through the delay (2 x 700 ms)');

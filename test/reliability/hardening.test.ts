@@ -8,27 +8,14 @@ import { connect } from 'node:net';
 import t from 'tap';
 import { acceptsExplicitly } from '../../src/options/accept.js';
 import { prepareOriginal, probe } from '../../src/index.js';
-import { animatedGif, jpegWithPrivateMetadata, manyPageTiff, photoJpeg, pngWithPrivateText, solid, BLUE, RED } from '../helpers/fixtures.js';
+import { animatedGif, BLUE, jpegWithPrivateMetadata, manyPageTiff, photoJpeg, pngWithPrivateText, RED, solid, unique } from '../helpers/fixtures.js';
 import { decode, near } from '../helpers/pixels.js';
-import { requestToken } from '../helpers/service.js';
-import {
-  assertAlive,
-  crashMark,
-  eventually,
-  filesIn,
-  getBytes,
-  head,
-  jsonOf,
-  multipart,
-  serve,
-  token,
-  tokenFor,
-  uid,
-  upload,
-  wire,
-  writeAll,
-  type Rel,
-} from './helpers.js';
+import { assertAlive, crashMark } from '../helpers/crashes.js';
+import { getBytes, issueToken, jsonOf, requestToken, uploadImage } from '../helpers/http.js';
+import { serve, type TestServer } from '../helpers/processes.js';
+import { filesIn } from '../helpers/stores.js';
+import { eventually } from '../helpers/timing.js';
+import { head, multipart, wire, writeAll } from '../helpers/wire.js';
 
 const SECRET = 'hardening-secret';
 const LIMIT = 400_000;
@@ -38,7 +25,7 @@ const good = photoJpeg(160, 120, 90, 4);
 /** Under the limit, but large enough to be still on its way when a refusal is answered. */
 const streaming = Buffer.concat([Buffer.from(good), Buffer.alloc(0.8 * LIMIT, 0x42)]);
 
-let rel!: Rel;
+let rel!: TestServer;
 
 t.before(async () => {
   rel = await serve(t, { max_upload_bytes: LIMIT, blur_sigma: 6 });
@@ -70,7 +57,7 @@ t.test('a malformed crop query on an upload is refused with 400 while the body s
   for (const query of ['x=1', 'x=-5', 'x=abc', 'x=1&y=1&width=2&height=2&x=3']) {
     for (let i = 0; i < 8; i++) {
       // Any well-formed token: the query is judged before the token and before the body.
-      const answer = await post(`/${uid('crop')}.jpg?${query}`, 'ab'.repeat(32), imageForm(oversized));
+      const answer = await post(`/${unique('crop')}.jpg?${query}`, 'ab'.repeat(32), imageForm(oversized));
       t.same(answer, { status: 400, code: 'BAD_OPTION' }, `?${query}, try ${i + 1}`);
     }
   }
@@ -81,17 +68,17 @@ t.test('a malformed crop query on an upload is refused with 400 while the body s
 t.test('fetch reads the status of every upload refusal, 20 of 20 times each (413, 403, 400)', async (t) => {
   const mark = crashMark();
   const refusals: [string, () => Promise<{ status: number | string; code: unknown }>, number, string][] = [
-    ['a body over MAX_UPLOAD_BYTES', async () => post(`/${uid('big')}.jpg`, await token(rel.url, uid('big-t')), imageForm(oversized)), 413, 'PAYLOAD_TOO_LARGE'],
-    ['a token never issued', async () => post(`/${uid('unknown')}.jpg`, 'cd'.repeat(32), imageForm(streaming)), 403, 'BAD_TOKEN'],
-    ['a malformed token', async () => post(`/${uid('malformed')}.jpg`, 'not-a-token', imageForm(streaming)), 403, 'BAD_TOKEN'],
-    ['a token for another id', async () => post(`/${uid('other')}.jpg`, await token(rel.url, uid('mine')), imageForm(good)), 403, 'BAD_TOKEN'],
+    ['a body over MAX_UPLOAD_BYTES', async () => post(`/${unique('big')}.jpg`, await issueToken(rel.url, unique('big-t')), imageForm(oversized)), 413, 'PAYLOAD_TOO_LARGE'],
+    ['a token never issued', async () => post(`/${unique('unknown')}.jpg`, 'cd'.repeat(32), imageForm(streaming)), 403, 'BAD_TOKEN'],
+    ['a malformed token', async () => post(`/${unique('malformed')}.jpg`, 'not-a-token', imageForm(streaming)), 403, 'BAD_TOKEN'],
+    ['a token for another id', async () => post(`/${unique('other')}.jpg`, await issueToken(rel.url, unique('mine')), imageForm(good)), 403, 'BAD_TOKEN'],
     ['two image parts', async () => {
-      const id = uid('two');
-      return post(`/${id}.jpg`, await token(rel.url, id), imageForm(Buffer.concat([Buffer.from(good), Buffer.alloc(150_000)]), 2));
+      const id = unique('two');
+      return post(`/${id}.jpg`, await issueToken(rel.url, id), imageForm(Buffer.concat([Buffer.from(good), Buffer.alloc(150_000)]), 2));
     }, 400, 'BAD_REQUEST'],
     ['a bad crop', async () => {
-      const id = uid('badcrop');
-      return post(`/${id}.jpg?x=0&y=0&width=0&height=5`, await token(rel.url, id), imageForm(streaming));
+      const id = unique('badcrop');
+      return post(`/${id}.jpg?x=0&y=0&width=0&height=5`, await issueToken(rel.url, id), imageForm(streaming));
     }, 400, 'BAD_OPTION'],
   ];
   for (const [label, send, status, code] of refusals) {
@@ -113,7 +100,7 @@ t.test('a well-formed unknown token is refused before the body is read: no temp 
   const answer = await wire(
     rel.port,
     async (socket) => {
-      await writeAll(socket, head('POST', `/${uid('unknown')}.jpg`, { 'X-Token': 'ef'.repeat(32), 'Content-Type': contentType, 'Content-Length': body.byteLength }));
+      await writeAll(socket, head('POST', `/${unique('unknown')}.jpg`, { 'X-Token': 'ef'.repeat(32), 'Content-Type': contentType, 'Content-Length': body.byteLength }));
       await writeAll(socket, body.subarray(0, 32 * 1024));
     },
     { until: (responses) => responses.length > 0, timeoutMs: 5_000 },
@@ -126,35 +113,34 @@ t.test('a well-formed unknown token is refused before the body is read: no temp 
 
 t.test('a token that expired unused releases its id: a new token is issued and uploads', async (t) => {
   const short = await serve(t, { token_ttl_seconds: 1 });
-  const id = uid('expiry');
-  const first = await token(short.url, id);
-  t.equal((await tokenFor(short.url, id)).status, 403, 'a second token while the first is live is refused');
+  const id = unique('expiry');
+  const first = await issueToken(short.url, id);
+  t.equal((await requestToken(short.url, id)).status, 403, 'a second token while the first is live is refused');
   let second: string | undefined;
   t.ok(
     await eventually(async () => {
-      second = (await tokenFor(short.url, id)).token;
+      second = (await requestToken(short.url, id)).token;
       return second !== undefined;
     }, 5_000, 100),
     'once the first expired, a new token is issued for the id',
   );
-  t.equal((await upload(short.url, id, first, good)).status, 403, 'the expired token stays refused');
-  t.equal((await upload(short.url, id, second ?? '', good)).status, 200, 'the new one uploads');
+  t.equal((await uploadImage(short.url, id, good, { token: first })).status, 403, 'the expired token stays refused');
+  t.equal((await uploadImage(short.url, id, good, { token: second ?? '' })).status, 200, 'the new one uploads');
 });
 
 t.test('a DELETE racing four in-flight misses, then a re-upload: none of 24 later requests gets the old image, in 5 rounds', async (t) => {
   const mark = crashMark();
   const rel = await serve(t, { secret: SECRET, blur_sigma: 6 });
-  const token = async (url: string, id: string) => String((await requestToken(url, id, SECRET)).body.token);
   const sizes = [[500, 400], [600, 480], [700, 560], [800, 640]] as const;
   for (let round = 1; round <= 5; round++) {
-    const id = uid(`race${round}`);
-    t.equal((await upload(rel.url, id, await token(rel.url, id), solid(1600, 1200, [...RED], 'jpeg'))).status, 200, `round ${round}: the red image is uploaded`);
+    const id = unique(`race${round}`);
+    t.equal((await uploadImage(rel.url, id, solid(1600, 1200, [...RED], 'jpeg'), { secret: SECRET })).status, 200, `round ${round}: the red image is uploaded`);
     // Blurred misses: long enough to be caught in flight.
     const misses = sizes.map(([w, h]) => getBytes(`${rel.url}/${id}_${w}_${h}.jpg?blur=true`));
     t.ok(await eventually(async () => (await rel.server.admitter.stats()).inUse > 0, 5_000, 2), `round ${round}: renders are in flight`);
     const deleted = await fetch(`${rel.url}/${id}`, { method: 'DELETE', headers: { 'X-Secret': SECRET } });
     t.equal(deleted.status, 200, `round ${round}: the DELETE answers 200 while they render`);
-    t.equal((await upload(rel.url, id, await token(rel.url, id), solid(1600, 1200, [...BLUE], 'jpeg'))).status, 200, `round ${round}: a blue image is uploaded under the same id`);
+    t.equal((await uploadImage(rel.url, id, solid(1600, 1200, [...BLUE], 'jpeg'), { secret: SECRET })).status, 200, `round ${round}: a blue image is uploaded under the same id`);
     await Promise.all(misses);
     // The misses' results are stored (or discarded) after their answers: wait for that work to end.
     t.ok(await eventually(() => rel.server.app.inflight.size === 0, 10_000), `round ${round}: the post-answer work is done`);
@@ -173,8 +159,8 @@ t.test('a DELETE racing four in-flight misses, then a re-upload: none of 24 late
 
 t.test('an AVIF beyond AVIF_MAX_MEGAPIXELS is sent to the largest AVIF within it, in one hop; one within it renders', async (t) => {
   const avif = await serve(t, { 'avif.max_megapixels': 1 });
-  const id = uid('avif');
-  t.equal((await upload(avif.url, id, await token(avif.url, id), photoJpeg(1500, 1000, 90, 9))).status, 200);
+  const id = unique('avif');
+  t.equal((await uploadImage(avif.url, id, photoJpeg(1500, 1000, 90, 9))).status, 200);
   const original = await getBytes(`${avif.url}/${id}.avif?quality=40`);
   t.equal(original.status, 303, 'the 1.5 MP original as AVIF redirects');
   const location = original.headers.get('location') ?? '';
@@ -191,8 +177,8 @@ t.test('an AVIF beyond AVIF_MAX_MEGAPIXELS is sent to the largest AVIF within it
 t.test('a render that timed out is answered at once with its error for the negative-cache time, taking no render slot', async (t) => {
   // A small photo upscaled to 12000x9000 and blurred takes seconds: far past a 300 ms timeout.
   const slow = await serve(t, { 'timeout.conversion': 300, 'constraints.max_width': 12_000, 'constraints.max_height': 12_000, blur_sigma: 5, 'pool.negative_cache_seconds': 300 });
-  const id = uid('timeout');
-  t.equal((await upload(slow.url, id, await token(slow.url, id), photoJpeg(400, 300, 90, 12))).status, 200);
+  const id = unique('timeout');
+  t.equal((await uploadImage(slow.url, id, photoJpeg(400, 300, 90, 12))).status, 200);
   const target = `${slow.url}/${id}_12000_9000.jpg?blur=true`;
   const first = await getBytes(target);
   t.same([first.status, (JSON.parse(first.body.toString()) as { code: string }).code], [504, 'TIMEOUT'], 'the render times out: 504');
@@ -214,25 +200,25 @@ t.test('the page count is read from the header for every multi-page format and c
     ['a TIFF of 3,000 pages', manyPageTiff(3_000), 'tiff', 413],
   ];
   for (const [label, bytes, type, status] of cases) {
-    const id = uid('pages');
-    const answer = await upload(rel.url, id, await token(rel.url, id), bytes, { type: `image/${type}`, filename: `a.${type}` });
+    const id = unique('pages');
+    const answer = await uploadImage(rel.url, id, bytes, { type: `image/${type}`, filename: `a.${type}` });
     t.equal(answer.status, status, `${label}: ${status}`);
     if (status === 413) t.equal(answer.body.code, 'TOO_MANY_PIXELS', `${label}: TOO_MANY_PIXELS`);
   }
   const tight = await serve(t, { 'constraints.max_input': 0.01 });
-  const id = uid('frames-pixels');
-  const frames = await upload(tight.url, id, await token(tight.url, id), animatedGif(40, 20), { type: 'image/gif', filename: 'a.gif' });
+  const id = unique('frames-pixels');
+  const frames = await uploadImage(tight.url, id, animatedGif(40, 20), { type: 'image/gif', filename: 'a.gif' });
   t.same([frames.status, frames.body.code], [413, 'TOO_MANY_PIXELS'], '40 frames of 20x20 (16,000 pixels) count against a 10,000-pixel limit');
   await assertAlive(t, rel.url, mark);
 });
 
 t.test('the multipart limits are the ones the README states: 31 fields and the image pass, 32 fields do not', async (t) => {
   const send = async (fields: number) => {
-    const id = uid('fields');
+    const id = unique('fields');
     const form = new FormData();
     for (let i = 0; i < fields; i++) form.append(`field${i}`, 'x');
     form.append('image', new Blob([good], { type: 'image/jpeg' }), 'a.jpg');
-    return post(`/${id}.jpg`, await token(rel.url, id), form);
+    return post(`/${id}.jpg`, await issueToken(rel.url, id), form);
   };
   t.equal((await send(31)).status, 200, '31 fields and the image');
   t.same(await send(32), { status: 400, code: 'BAD_REQUEST' }, '32 fields');
@@ -240,18 +226,18 @@ t.test('the multipart limits are the ones the README states: 31 fields and the i
 
 t.test('ids that end like a size cannot take a token or an upload, since their original could never be fetched', async (t) => {
   for (const id of ['q_10_20', 'photo_1_1_2x', 'a_nan_5']) {
-    const issued = await tokenFor(rel.url, id);
+    const issued = await requestToken(rel.url, id);
     t.same([issued.status, issued.body.code], [400, 'BAD_REQUEST'], `POST /token ${id}`);
     const answer = await post(`/${id}.jpg`, 'ab'.repeat(32), imageForm(good));
     t.same(answer, { status: 400, code: 'BAD_REQUEST' }, `POST /${id}.jpg`);
   }
-  const fine = uid('q_10');
-  t.equal((await tokenFor(rel.url, fine)).status, 200, `${fine} (one number at the end) is a fine id`);
+  const fine = unique('q_10');
+  t.equal((await requestToken(rel.url, fine)).status, 200, `${fine} (one number at the end) is a fine id`);
 });
 
 t.test('?quality on a PNG output makes one variant, not one per quality', async (t) => {
-  const id = uid('pngq');
-  t.equal((await upload(rel.url, id, await token(rel.url, id), solid(300, 200, [0, 128, 255], 'png'), { type: 'image/png', filename: 'a.png', ext: 'png' })).status, 200);
+  const id = unique('pngq');
+  t.equal((await uploadImage(rel.url, id, solid(300, 200, [0, 128, 255], 'png'), { type: 'image/png', filename: 'a.png', ext: 'png' })).status, 200);
   for (const quality of [1, 20, 55, 90]) t.equal((await getBytes(`${rel.url}/${id}_100_100.png?quality=${quality}`)).status, 200, `quality=${quality}`);
   await eventually(() => rel.server.app.inflight.size === 0, 5_000);
   const record = await rel.server.store.getOriginal(id);
@@ -267,8 +253,8 @@ t.test('WebP negotiation reads Accept as RFC 9110 does: case-insensitive, q=0 re
   t.notOk(acceptsExplicitly('image/*, */*', 'image/webp'), 'wildcards are not explicit');
   t.notOk(acceptsExplicitly('image/webpx', 'image/webp'), 'no prefix match');
   const negotiating = await serve(t, { 'webp.allow_dynamic_switch': true });
-  const id = uid('accept');
-  t.equal((await upload(negotiating.url, id, await token(negotiating.url, id), good)).status, 200);
+  const id = unique('accept');
+  t.equal((await uploadImage(negotiating.url, id, good)).status, 200);
   const refused = await getBytes(`${negotiating.url}/${id}_50_50.jpg`, { headers: { Accept: 'image/webp;q=0, image/jpeg' } });
   t.equal(refused.headers.get('content-type'), 'image/jpeg', 'q=0 gets JPEG');
   const upper = await getBytes(`${negotiating.url}/${id}_50_50.jpg`, { headers: { Accept: 'IMAGE/WEBP' } });
@@ -276,11 +262,12 @@ t.test('WebP negotiation reads Accept as RFC 9110 does: case-insensitive, q=0 re
 });
 
 t.test('a raw control character in the query is percent-encoded in the redirect, never copied into Location', async (t) => {
-  const id = uid('ctl');
-  t.equal((await upload(rel.url, id, await token(rel.url, id), good)).status, 200);
+  const id = unique('ctl');
+  t.equal((await uploadImage(rel.url, id, good)).status, 200);
   const answer = await wire(rel.port, [head('GET', `/${id}_5000_5000.jpg?x=\x7f`, { Connection: 'close' })], { until: (r) => r.length > 0 });
   const location = answer.responses[0]?.headers.location ?? '';
   t.equal(answer.responses[0]?.status, 303);
+  // eslint-disable-next-line no-control-regex -- the point: no control character may reach the header
   t.notOk(/[\x00-\x20\x7f]/.test(location), `Location has no control character or space: ${JSON.stringify(location)}`);
   t.match(location, /x=%7F/, 'the character is kept, encoded');
 });
@@ -302,8 +289,8 @@ t.test('a refused 20 KB path is logged cut short, not whole', async (t) => {
 t.test('a stored original that no longer decodes is a server fault: 500 CORRUPT_ORIGINAL, remembered, never 415', async (t) => {
   // No originals in memory: the damage on disk is what the render reads.
   const rotten = await serve(t, { 'originals.cache_mb': 0 });
-  const id = uid('rotten');
-  t.equal((await upload(rotten.url, id, await token(rotten.url, id), photoJpeg(200, 150, 90, 13))).status, 200);
+  const id = unique('rotten');
+  t.equal((await uploadImage(rotten.url, id, photoJpeg(200, 150, 90, 13))).status, 200);
   const record = await rotten.server.store.getOriginal(id);
   await rotten.server.originals.put(record?.storageKey ?? '', Buffer.from('this is not an image any more'), 'image/jpeg');
   const answer = await getBytes(`${rotten.url}/${id}_50_50.jpg`);
@@ -314,8 +301,8 @@ t.test('originals are stored without EXIF, XMP, IPTC or comments unless KEEP_ORI
   const jpeg = jpegWithPrivateMetadata();
   const png = pngWithPrivateText();
   for (const [label, { bytes, secret }, type] of [['JPEG', jpeg, 'jpeg'], ['PNG', png, 'png']] as const) {
-    const id = uid('meta');
-    t.equal((await upload(rel.url, id, await token(rel.url, id), bytes, { type: `image/${type}`, filename: `a.${type}`, ext: type === 'jpeg' ? 'jpg' : 'png' })).status, 200);
+    const id = unique('meta');
+    t.equal((await uploadImage(rel.url, id, bytes, { type: `image/${type}`, filename: `a.${type}`, ext: type === 'jpeg' ? 'jpg' : 'png' })).status, 200);
     const served = await getBytes(`${rel.url}/${id}.${type === 'jpeg' ? 'jpg' : 'png'}`);
     t.notOk(served.body.includes(Buffer.from(secret, 'latin1')), `${label}: the private text is not in the served original`);
     t.same(decode(new Uint8Array(served.body)).at(3, 3), decode(bytes).at(3, 3), `${label}: the same pixels (no re-encode)`);
@@ -344,8 +331,8 @@ t.test('HTTP/1.0 never hangs: answered 505 by the current uWS build, or closed b
 
 t.test('a background render is stored for the next request, and is dropped rather than queued while the machine sheds', async (t) => {
   const bg = await serve(t, { 'pool.size': 1, 'pool.queue_limit': 0, 'constraints.max_width': 12_000, 'constraints.max_height': 12_000, blur_sigma: 5 });
-  const id = uid('bg');
-  t.equal((await upload(bg.url, id, await token(bg.url, id), photoJpeg(400, 300, 90, 71))).status, 200);
+  const id = unique('bg');
+  t.equal((await uploadImage(bg.url, id, photoJpeg(400, 300, 90, 71))).status, 200);
   const { parseImageRequest } = await import('../../src/options/parse.js');
   t.equal(await bg.server.service.renderInBackground(parseImageRequest(`/${id}_200_150.webp`)), 'stored', 'rendered and stored');
   const hit = await getBytes(`${bg.url}/${id}_200_150.webp`);

@@ -6,8 +6,13 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Test } from 'tap';
-import { photoJpeg } from '../helpers/fixtures.js';
-import { childPidsAsync, filesIn, getBytes, halfWritten, sleep, sqliteRows, tally, token, tokenFor, uid, upload, type Cluster } from './helpers.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
+import { getBytes, requestToken, uploadImage } from '../helpers/http.js';
+import { tally } from '../helpers/measure.js';
+import type { Cluster } from '../helpers/processes.js';
+import { childPids } from '../helpers/procfs.js';
+import { filesIn, halfWritten, sqliteRows } from '../helpers/stores.js';
+import { sleep } from '../helpers/timing.js';
 
 export interface Attempt {
   kind: 'upload' | 'render';
@@ -43,20 +48,20 @@ export async function mixedLoad(cluster: Cluster, sourceId: string, lanes: numbe
   const images = Array.from({ length: 64 }, (_, i) => photoJpeg(240, 180, 88, 1000 + i));
   const uploader = async () => {
     while (!until()) {
-      const id = uid('kill');
+      const id = unique('kill');
       const bytes = images[seed++ % images.length] ?? new Uint8Array(0);
       const startedAt = performance.now();
       let tokenValue: string | undefined;
       let step = 'token';
       try {
-        const issued = await tokenFor(cluster.url, id, 10_000);
+        const issued = await requestToken(cluster.url, id, { timeoutMs: 10_000 });
         if (issued.status !== 200 || issued.token === undefined) {
           attempts.push({ kind: 'upload', id, status: issued.status, startedAt, endedAt: performance.now() });
           continue;
         }
         tokenValue = issued.token;
         step = 'upload';
-        const answer = await upload(cluster.url, id, tokenValue, bytes, { timeoutMs: 15_000 });
+        const answer = await uploadImage(cluster.url, id, bytes, { token: tokenValue, timeoutMs: 15_000 });
         attempts.push({ kind: 'upload', id, token: tokenValue, bytes, status: answer.status, startedAt, endedAt: performance.now() });
       } catch (error) {
         attempts.push({ kind: 'upload', id, ...(tokenValue ? { token: tokenValue } : {}), bytes, status: 'error', error: describe(error), step, startedAt, endedAt: performance.now() });
@@ -94,8 +99,8 @@ export async function killWorker(cluster: Cluster, target?: number): Promise<Kil
   process.kill(pid, 'SIGKILL');
   let respawnMs: number | undefined;
   while (performance.now() - at < 5_000) {
-    // Asynchronously: a blocked event loop would notice closed connections late and reuse them.
-    if ((await childPidsAsync(cluster.proc.child.pid ?? -1)).some((candidate) => !before.includes(candidate))) {
+    // From /proc, which spawns nothing: a blocked event loop would notice closed connections late and reuse them.
+    if (childPids(cluster.child.pid ?? -1).some((candidate) => !before.includes(candidate))) {
       respawnMs = performance.now() - at;
       break;
     }
@@ -156,7 +161,7 @@ export async function assertNothingLost(t: Test, cluster: Cluster, attempts: Att
   const tokens = acknowledged.map((a) => a.token);
   t.equal(new Set(tokens).size, tokens.length, 'no token was acknowledged twice');
   for (const a of acknowledged.slice(0, 5)) {
-    const again = await upload(cluster.url, a.id, a.token ?? '', photoJpeg(32, 32, 80, 1));
+    const again = await uploadImage(cluster.url, a.id, photoJpeg(32, 32, 80, 1), { token: a.token ?? '' });
     t.equal(again.status, 403, `reusing the token of ${a.id} is refused`);
   }
   const used = sqliteRows<{ id: string; used: number; uploaded_at: string | null }>(sqlite, 'SELECT id, used, uploaded_at FROM tokens');
@@ -167,7 +172,7 @@ export async function assertNothingLost(t: Test, cluster: Cluster, attempts: Att
   const cut = attempts.filter((a) => a.kind === 'upload' && a.status === 'error' && a.token !== undefined);
   const retried: string[] = [];
   for (const a of cut) {
-    const retry = await upload(cluster.url, a.id, a.token ?? '', a.bytes ?? new Uint8Array(0));
+    const retry = await uploadImage(cluster.url, a.id, a.bytes ?? new Uint8Array(0), { token: a.token ?? '' });
     const exists = rows.some((row) => row.id === a.id);
     retried.push(`${retry.status}${exists ? ' (already stored before the crash)' : ''}`);
     if (retry.status === 200) {
@@ -179,8 +184,8 @@ export async function assertNothingLost(t: Test, cluster: Cluster, attempts: Att
 }
 
 export async function prepareSource(cluster: Cluster): Promise<string> {
-  const id = uid('source');
-  const answer = await upload(cluster.url, id, await token(cluster.url, id), photoJpeg(800, 600, 85, 99));
+  const id = unique('source');
+  const answer = await uploadImage(cluster.url, id, photoJpeg(800, 600, 85, 99));
   if (answer.status !== 200) throw new Error(`source upload answered ${answer.status}`);
   return id;
 }

@@ -6,7 +6,10 @@
 import { Agent, request } from 'node:http';
 import type { Test } from 'tap';
 import { photoJpeg } from '../helpers/fixtures.js';
-import { percentile, sleep, startClusterLoggingToFile, tally, token, upload, type Cluster, type FileLoggedCluster } from './helpers.js';
+import { uploadImage } from '../helpers/http.js';
+import { percentile, tally } from '../helpers/measure.js';
+import { type Cluster, startCluster } from '../helpers/processes.js';
+import { sleep } from '../helpers/timing.js';
 
 export interface Answer {
   status: number | 'error';
@@ -70,12 +73,13 @@ export interface LoadReport {
  * is well defined; a single worker keeps every request on one queue (with two,
  * SO_REUSEPORT splits connections unevenly); and one render thread leaves the
  * second core to the load generator and the other test files. Its logs go to
- * a file (see startClusterLoggingToFile).
+ * a file (ClusterOptions.logToFile says why).
  */
-export async function startLoadCluster(t: Test, extra: Record<string, string> = {}): Promise<{ cluster: FileLoggedCluster; id: string }> {
-  const cluster = await startClusterLoggingToFile(t, { WORKERS: '1', POOL_SIZE: '1', QUEUE_LIMIT: '0', ...extra });
+export async function startLoadCluster(t: Test, extra: Record<string, string> = {}): Promise<{ cluster: Cluster; id: string }> {
+  const cluster = await startCluster({ WORKERS: '1', POOL_SIZE: '1', QUEUE_LIMIT: '0', ...extra }, { logToFile: true });
+  t.teardown(() => cluster.stop());
   const id = 'load';
-  const answer = await upload(cluster.url, id, await token(cluster.url, id), photoJpeg(1600, 1200, 85, 31));
+  const answer = await uploadImage(cluster.url, id, photoJpeg(1600, 1200, 85, 31));
   if (answer.status !== 200) throw new Error(`the load original was not stored: ${answer.status}`);
   return { cluster, id };
 }
@@ -122,30 +126,30 @@ export async function tenTimesCapacity(cluster: Cluster, id: string, durationMs:
       if (elapsed > 10_000) break;
       await sleep(50);
     }
-    return { unloadedMs: unloaded, unloadedP99: percentile(unloaded, 0.99), meanRenderMs, rate, answers, recoveredInMs };
+    return { unloadedMs: unloaded, unloadedP99: percentile(unloaded, 99), meanRenderMs, rate, answers, recoveredInMs };
   } finally {
     agent.destroy();
   }
 }
 
 /** The assertions shared by the short and the long version. */
-export function assertOverload(t: Test, report: LoadReport, cluster: FileLoggedCluster): void {
+export function assertOverload(t: Test, report: LoadReport, cluster: Cluster): void {
   const { answers } = report;
   const accepted = answers.filter((answer) => answer.status === 200);
   const shed = answers.filter((answer) => answer.status === 503);
-  const acceptedP99 = percentile(accepted.map((answer) => answer.ms), 0.99);
+  const acceptedP99 = percentile(accepted.map((answer) => answer.ms), 99);
   t.comment(
     `unloaded renders: mean ${report.meanRenderMs.toFixed(1)} ms, p99 ${report.unloadedP99.toFixed(1)} ms; offered ${report.rate.toFixed(0)}/s (10x); ` +
       `${answers.length} sent: ${JSON.stringify(tally(answers.map((answer) => answer.status)))}`,
   );
   t.comment(
-    `accepted p50 ${percentile(accepted.map((a) => a.ms), 0.5).toFixed(1)} ms, p99 ${acceptedP99.toFixed(1)} ms; 503 p50 ${percentile(shed.map((a) => a.ms), 0.5).toFixed(1)} ms, p99 ${percentile(shed.map((a) => a.ms), 0.99).toFixed(1)} ms`,
+    `accepted p50 ${percentile(accepted.map((a) => a.ms), 50).toFixed(1)} ms, p99 ${acceptedP99.toFixed(1)} ms; 503 p50 ${percentile(shed.map((a) => a.ms), 50).toFixed(1)} ms, p99 ${percentile(shed.map((a) => a.ms), 99).toFixed(1)} ms`,
   );
   const serverMs = cluster
-    .lines()
+    .logs()
     .filter((line) => line.message === 'request' && line.status === 200 && typeof line.path === 'string' && line.path.startsWith('/load_'))
     .map((line) => Number(line.ms));
-  if (serverMs.length > 0) t.comment(`server-side ms of 200 renders (whole run): p50 ${percentile(serverMs, 0.5)}, p99 ${percentile(serverMs, 0.99)}`);
+  if (serverMs.length > 0) t.comment(`server-side ms of 200 renders (whole run): p50 ${percentile(serverMs, 50)}, p99 ${percentile(serverMs, 99)}`);
   t.same(
     answers.filter((answer) => answer.status !== 200 && answer.status !== 503).map((answer) => `${answer.status}${answer.error ? ` ${answer.error}${answer.reused ? ' (reused connection)' : ''}` : ''} at ${answer.at.toFixed(0)} ms`),
     [],

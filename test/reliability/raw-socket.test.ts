@@ -6,37 +6,21 @@
 import { connect, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { originalObjects } from '../helpers/stored.js';
-import { photoJpeg } from '../helpers/fixtures.js';
-import {
-  assertAlive,
-  chunked,
-  crashMark,
-  crashesSince,
-  eventually,
-  filesIn,
-  getBytes,
-  head,
-  memoryFlat,
-  multipart,
-  percentile,
-  rawStatus,
-  serve,
-  sleep,
-  token,
-  tokenFor,
-  uid,
-  upload,
-  wire,
-  writeAll,
-  type Rel,
-} from './helpers.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
+import { assertAlive, crashesSince, crashMark } from '../helpers/crashes.js';
+import { getBytes, issueToken, requestToken, uploadImage } from '../helpers/http.js';
+import { memoryFlat, percentile } from '../helpers/measure.js';
+import { serve, settled, type TestServer } from '../helpers/processes.js';
+import { filesIn } from '../helpers/stores.js';
+import { eventually, sleep } from '../helpers/timing.js';
+import { chunked, head, multipart, rawStatus, wire, writeAll } from '../helpers/wire.js';
 
 const LIMIT = 100_000;
 const good = photoJpeg(64, 48, 85, 3);
 /** A real image part well over the limit (its bytes are a JPEG followed by padding). */
 const oversized = Buffer.concat([Buffer.from(photoJpeg(400, 300, 95, 4)), Buffer.alloc(3 * LIMIT, 0x5a)]);
 
-let rel!: Rel;
+let rel!: TestServer;
 
 t.before(async () => {
   rel = await serve(t, { max_upload_bytes: LIMIT });
@@ -58,8 +42,8 @@ function codeOf(body: Buffer | undefined): unknown {
 
 t.test('a body declared larger than max_upload_bytes is refused with 413 before it is read; a client that stops sending is cut off after the linger bound', async (t) => {
   const mark = crashMark();
-  const id = uid('declared');
-  const tokenValue = await token(rel.url, id);
+  const id = unique('declared');
+  const tokenValue = await issueToken(rel.url, id);
   const { body, contentType } = multipart([{ name: 'image', filename: 'a.jpg', type: 'image/jpeg', data: oversized }]);
   const answer = await wire(rel.port, [head('POST', `/${id}.jpg`, { 'X-Token': tokenValue, 'Content-Type': contentType, 'Content-Length': body.byteLength }), body.subarray(0, 1000)], {
     timeoutMs: 8_000,
@@ -70,13 +54,13 @@ t.test('a body declared larger than max_upload_bytes is refused with 413 before 
   t.not(answer.ended, 'open', `the server closed the connection once the body stopped coming for 5 s (${answer.ended}, after ${answer.ms.toFixed(0)} ms)`);
   await nothingLeft(t, id);
   await assertAlive(t, rel.url, mark);
-  t.equal((await upload(rel.url, id, tokenValue, good)).status, 200, 'the token then uploads a good image');
+  t.equal((await uploadImage(rel.url, id, good, { token: tokenValue })).status, 200, 'the token then uploads a good image');
 });
 
 t.test('a chunked body over max_upload_bytes is refused with 413, the connection closed past the bound and the temp file deleted, with flat memory', async (t) => {
   const mark = crashMark();
-  const id = uid('chunked');
-  const tokenValue = await token(rel.url, id);
+  const id = unique('chunked');
+  const tokenValue = await issueToken(rel.url, id);
   const { body, contentType } = multipart([{ name: 'image', filename: 'a.jpg', type: 'image/jpeg', data: oversized }]);
   const send = (socket: Socket) =>
     (async () => {
@@ -117,13 +101,13 @@ t.test('a chunked body over max_upload_bytes is refused with 413, the connection
   );
   await nothingLeft(t, id);
   await assertAlive(t, rel.url, mark);
-  t.equal((await upload(rel.url, id, tokenValue, good)).status, 200, 'the token then uploads a good image');
+  t.equal((await uploadImage(rel.url, id, good, { token: tokenValue })).status, 200, 'the token then uploads a good image');
 });
 
 t.test('a Content-Length that understates a body over the limit never lets more than the declared bytes in: refused, connection closed, nothing stored', async (t) => {
   const mark = crashMark();
-  const id = uid('understated');
-  const tokenValue = await token(rel.url, id);
+  const id = unique('understated');
+  const tokenValue = await issueToken(rel.url, id);
   const { body, contentType } = multipart([{ name: 'image', filename: 'a.jpg', type: 'image/jpeg', data: oversized }]);
   // Declares 90 000 bytes (under the limit, so the early check passes) and sends 3.5 times the limit.
   const answer = await wire(rel.port, [head('POST', `/${id}.jpg`, { 'X-Token': tokenValue, 'Content-Type': contentType, 'Content-Length': 90_000 }), body], {
@@ -136,7 +120,7 @@ t.test('a Content-Length that understates a body over the limit never lets more 
   t.not(answer.ended, 'open', `the server closed the connection (${answer.ended})`);
   await nothingLeft(t, id);
   await assertAlive(t, rel.url, mark);
-  t.equal((await upload(rel.url, id, tokenValue, good)).status, 200, 'the token then uploads a good image');
+  t.equal((await uploadImage(rel.url, id, good, { token: tokenValue })).status, 200, 'the token then uploads a good image');
 });
 
 t.test('request headers over 16 KiB get 400 and a closed connection; 15 KiB are served', async (t) => {
@@ -153,7 +137,7 @@ t.test('request headers over 16 KiB get 400 and a closed connection; 15 KiB are 
       ['GET', '/_health'],
       ['POST', '/token'],
     ] as const) {
-      const json = JSON.stringify({ id: uid('headers') });
+      const json = JSON.stringify({ id: unique('headers') });
       const extra: Record<string, string | number> = method === 'POST' ? { 'Content-Type': 'application/json', 'Content-Length': json.length } : {};
       const answer = await wire(rel.port, [head(method, target, { ...headers, ...extra }), method === 'POST' ? json : ''], {
         timeoutMs: 5_000,
@@ -202,7 +186,7 @@ t.test('a request with both Transfer-Encoding and Content-Length is dropped unan
     ['an upload with both', (s) => `POST /smuggle.jpg HTTP/1.1\r\nHost: x\r\nX-Token: ${'a'.repeat(64)}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${s}`],
   ];
   for (const [label, build] of variants) {
-    const smuggledId = uid('smuggled');
+    const smuggledId = unique('smuggled');
     const answer = await wire(rel.port, [build(tokenRequest(smuggledId))], { timeoutMs: 3_000 });
     t.same(
       answer.responses.map((response) => response.status),
@@ -210,7 +194,7 @@ t.test('a request with both Transfer-Encoding and Content-Length is dropped unan
       `${label}: no response at all (uWS drops the connection)`,
     );
     t.not(answer.ended, 'open', `${label}: the connection is closed (${answer.ended})`);
-    const after = await tokenFor(rel.url, smuggledId);
+    const after = await requestToken(rel.url, smuggledId);
     t.equal(after.status, 200, `${label}: the smuggled POST /token was never processed (a token for its id is still issuable)`);
   }
   const smuggledIds: string[] = [];
@@ -221,28 +205,28 @@ t.test('a request with both Transfer-Encoding and Content-Length is dropped unan
     'dropped unanswered',
     async (i) => {
       const [, build] = variants[Math.abs(i) % variants.length] ?? variants[0] ?? ['', (s: string) => s];
-      const smuggledId = uid('smuggled-batch');
+      const smuggledId = unique('smuggled-batch');
       smuggledIds.push(smuggledId);
       const answer = await wire(rel.port, [build(tokenRequest(smuggledId))], { timeoutMs: 3_000 });
       return answer.responses.length === 0 && answer.ended !== 'open' ? 'dropped unanswered' : `${answer.responses.map((r) => r.status).join('+')} ${answer.ended}`;
     },
     8,
   );
-  const issued = await Promise.all(smuggledIds.slice(0, 20).map((smuggledId) => tokenFor(rel.url, smuggledId)));
+  const issued = await Promise.all(smuggledIds.slice(0, 20).map((smuggledId) => requestToken(rel.url, smuggledId)));
   t.ok(issued.every((answer) => answer.status === 200), 'none of the batch\'s smuggled requests was processed (sampled 20)');
   await assertAlive(t, rel.url, mark);
 });
 
 t.test('duplicate Content-Length headers that disagree are refused, and the request hidden behind the first one is never processed', async (t) => {
   const mark = crashMark();
-  const smuggledId = uid('duplicate-cl');
+  const smuggledId = unique('duplicate-cl');
   const smuggled = tokenRequest(smuggledId);
   // A front that honours the last Content-Length forwards this as one request; one that honours the first sees two.
   const raw = `POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`;
   const answer = await wire(rel.port, [raw], { timeoutMs: 3_000 });
   const statuses = answer.responses.map((response) => response.status);
   t.ok(statuses.length === 0 || (statuses.length === 1 && statuses[0] === 400), `refused with 400 or dropped, and only one answer (got ${JSON.stringify(statuses)})`);
-  const after = await tokenFor(rel.url, smuggledId);
+  const after = await requestToken(rel.url, smuggledId);
   t.equal(after.status, 200, 'the hidden POST /token was never processed (a token for its id is still issuable)');
   await assertAlive(t, rel.url, mark);
 });
@@ -275,11 +259,11 @@ function dribble(port: number, lead: Buffer, bytes: Buffer, everyMs = 1_000): { 
 
 t.test('slowloris clients, headers or body at 1 byte/s, are dropped and do not slow other clients', async (t) => {
   const mark = crashMark();
-  const hitId = uid('hit');
-  t.equal((await upload(rel.url, hitId, await token(rel.url, hitId), photoJpeg(320, 240, 85, 6))).status, 200);
+  const hitId = unique('hit');
+  t.equal((await uploadImage(rel.url, hitId, photoJpeg(320, 240, 85, 6))).status, 200);
   const hit = `${rel.url}/${hitId}_64_64.jpg`;
   await getBytes(hit);
-  await sleep(200);
+  await settled(rel.server); // the miss is stored after its response
   t.equal((await getBytes(hit)).headers.get('x-cache'), 'HIT', 'the measured request is a cache hit');
 
   const sample = async (count: number) => {
@@ -293,12 +277,12 @@ t.test('slowloris clients, headers or body at 1 byte/s, are dropped and do not s
     return times;
   };
   await sample(20);
-  const unloaded = percentile(await sample(100), 0.99);
+  const unloaded = percentile(await sample(100), 99);
 
   // 48 dribble their headers, 2 dribble an upload's body inside the image part.
   const slowHeaders = Array.from({ length: 48 }, (_, i) => dribble(rel.port, Buffer.from('GET /_health HTTP/1.1\r\nHost: 127.0.0.1\r\n'), Buffer.from(`X-Slow-${i}: ${'z'.repeat(40)}\r\n\r\n`)));
-  const bodyIds = [uid('slow-body'), uid('slow-body')];
-  const bodyTokens = await Promise.all(bodyIds.map((id) => token(rel.url, id)));
+  const bodyIds = [unique('slow-body'), unique('slow-body')];
+  const bodyTokens = await Promise.all(bodyIds.map((id) => issueToken(rel.url, id)));
   const slowBodies = bodyIds.map((id, i) => {
     const { body, contentType } = multipart([{ name: 'image', filename: 'a.jpg', type: 'image/jpeg', data: good }]);
     const requestHead = head('POST', `/${id}.jpg`, { 'X-Token': bodyTokens[i] ?? '', 'Content-Type': contentType, 'Content-Length': body.byteLength });
@@ -308,7 +292,7 @@ t.test('slowloris clients, headers or body at 1 byte/s, are dropped and do not s
   const all = [...slowHeaders, ...slowBodies];
   await sleep(1_500);
   t.ok(await eventually(() => filesIn(rel.config.tempDir).length > 0, 2_000), 'the slow uploads have temp files open');
-  const loaded = percentile(await sample(100), 0.99);
+  const loaded = percentile(await sample(100), 99);
   t.comment(`p99 of /_health and a cache hit: ${unloaded.toFixed(1)} ms alone, ${loaded.toFixed(1)} ms beside 50 slowloris connections`);
   t.ok(loaded < 3 * unloaded + 20, `loaded p99 ${loaded.toFixed(1)} ms < 3 x ${unloaded.toFixed(1)} + 20 ms`);
 
@@ -324,7 +308,7 @@ t.test('slowloris clients, headers or body at 1 byte/s, are dropped and do not s
   t.ok(await eventually(() => filesIn(rel.config.tempDir).length === 0, 2_000), 'the slow uploads\' temp files are removed');
   for (const [i, id] of bodyIds.entries()) {
     t.equal(await rel.server.store.getOriginal(id), null, `nothing stored for slow upload ${i + 1}`);
-    t.equal((await upload(rel.url, id, bodyTokens[i] ?? '', good)).status, 200, `slow upload ${i + 1}: its token then uploads`);
+    t.equal((await uploadImage(rel.url, id, good, { token: bodyTokens[i] ?? '' })).status, 200, `slow upload ${i + 1}: its token then uploads`);
   }
   await assertAlive(t, rel.url, mark);
 });

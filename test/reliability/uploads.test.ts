@@ -6,31 +6,18 @@ import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { originalKeyOf, originalObjects, variantKeyOf } from '../helpers/stored.js';
-import { photoJpeg } from '../helpers/fixtures.js';
-import {
-  assertAlive,
-  crashMark,
-  eventually,
-  filesIn,
-  getBytes,
-  head,
-  multipart,
-  runLimited,
-  serve,
-  sleep,
-  stays,
-  tally,
-  token,
-  tree,
-  uid,
-  upload,
-  writeAll,
-  type Rel,
-} from './helpers.js';
+import { photoJpeg, unique } from '../helpers/fixtures.js';
+import { assertAlive, crashMark } from '../helpers/crashes.js';
+import { getBytes, issueToken, uploadImage } from '../helpers/http.js';
+import { runLimited, tally } from '../helpers/measure.js';
+import { serve, settled, type TestServer } from '../helpers/processes.js';
+import { filesIn, tree } from '../helpers/stores.js';
+import { eventually, sleep, stays } from '../helpers/timing.js';
+import { head, multipart, writeAll } from '../helpers/wire.js';
 
 const good = photoJpeg(64, 48, 85, 3);
 
-let rel!: Rel;
+let rel!: TestServer;
 
 t.before(async () => {
   rel = await serve(t, {
@@ -43,11 +30,11 @@ t.before(async () => {
 });
 
 
-async function raceOneToken(t: Test, target: Rel, round: number): Promise<void> {
-  const id = uid(`race${round}`);
-  const tokenValue = await token(target.url, id);
+async function raceOneToken(t: Test, target: TestServer, round: number): Promise<void> {
+  const id = unique(`race${round}`);
+  const tokenValue = await issueToken(target.url, id);
   const images = Array.from({ length: 50 }, (_, i) => photoJpeg(48, 32, 80, 100 + i));
-  const answers = await Promise.all(images.map((bytes) => upload(target.url, id, tokenValue, bytes)));
+  const answers = await Promise.all(images.map((bytes) => uploadImage(target.url, id, bytes, { token: tokenValue })));
   const statuses = answers.map((answer) => answer.status);
   t.same(tally(statuses), { 200: 1, 403: 49 }, `round ${round}: exactly one 200, the other 49 answer 403`);
   t.ok(
@@ -59,7 +46,7 @@ async function raceOneToken(t: Test, target: Rel, round: number): Promise<void> 
   const stored = key === undefined ? null : await target.server.originals.get(key);
   t.ok(stored !== null && winner >= 0 && Buffer.from(stored).equals(Buffer.from(images[winner] ?? [])), "the one stored original is the winner's bytes");
   t.ok((await target.server.store.getOriginal(id)) !== null, 'one originals row');
-  t.equal((await upload(target.url, id, tokenValue, good)).status, 403, 'the token is spent afterwards');
+  t.equal((await uploadImage(target.url, id, good, { token: tokenValue })).status, 403, 'the token is spent afterwards');
   const back = await getBytes(`${target.url}/${id}.jpg`);
   t.ok(back.body.equals(Buffer.from(images[winner] ?? [])), 'GET /{id}.jpg serves exactly what the winner sent');
 }
@@ -98,14 +85,14 @@ t.test('a client aborting mid-upload leaves no temp file and nothing stored, and
   const mark = crashMark();
   const bytes = photoJpeg(800, 600, 95, 21);
   for (const fraction of [0.1, 0.5, 0.9]) {
-    const id = uid('abort-body');
-    const tokenValue = await token(rel.url, id);
+    const id = unique('abort-body');
+    const tokenValue = await issueToken(rel.url, id);
     const { body } = multipart([{ name: 'image', filename: 'a.jpg', type: 'image/jpeg', data: bytes }]);
     const beforeAbort = await abandonUpload(id, tokenValue, bytes, Math.floor(body.byteLength * fraction), () => filesIn(rel.config.tempDir).length > 0);
     t.ok(beforeAbort, `${fraction * 100}% of the body sent: the temp file existed, no answer yet, then the client vanished`);
     t.ok(await eventually(() => filesIn(rel.config.tempDir).length === 0, 2_000), 'the temp file is removed');
     t.ok(await stays(async () => (await originalObjects(rel.server, id)).length === 0 && (await rel.server.store.getOriginal(id)) === null, 1_000), 'nothing is stored, for a second after');
-    t.equal((await upload(rel.url, id, tokenValue, good)).status, 200, 'the same token then uploads with 200');
+    t.equal((await uploadImage(rel.url, id, good, { token: tokenValue })).status, 200, 'the same token then uploads with 200');
   }
   await assertAlive(t, rel.url, mark);
 });
@@ -114,8 +101,8 @@ t.test('a client aborting while its upload is processed gets nothing written aft
   const mark = crashMark();
   const big = photoJpeg(2400, 1800, 92, 22);
   t.comment(`a ${(big.byteLength / 1024).toFixed(0)} KB 4.3-megapixel JPEG, re-encoded at 1 megapixel when stored`);
-  const id = uid('abort-processing');
-  const tokenValue = await token(rel.url, id);
+  const id = unique('abort-processing');
+  const tokenValue = await issueToken(rel.url, id);
   // The whole body is sent; the client vanishes once the render pool is busy with it.
   const beforeAnswer = await abandonUpload(id, tokenValue, big, 'all', () => rel.server.pool.stats().running > 0);
   t.ok(beforeAnswer, 'the client vanished while the pool prepared the original, before any answer');
@@ -126,14 +113,14 @@ t.test('a client aborting while its upload is processed gets nothing written aft
   );
   t.same(tree(rel.config.originalsDir).filter((entry) => entry.includes(id) || path.basename(entry).startsWith('.tmp-')), [], 'not even a half-written file');
   t.ok(await eventually(() => filesIn(rel.config.tempDir).length === 0, 2_000), 'the temp file is removed');
-  t.equal((await upload(rel.url, id, tokenValue, good)).status, 200, 'the same token then uploads with 200');
+  t.equal((await uploadImage(rel.url, id, good, { token: tokenValue })).status, 200, 'the same token then uploads with 200');
   await assertAlive(t, rel.url, mark);
 });
 
 t.test('a client aborting mid-render leaves no cache object and no index row, and the pool keeps serving', async (t) => {
   const mark = crashMark();
-  const id = uid('abort-render');
-  t.equal((await upload(rel.url, id, await token(rel.url, id), photoJpeg(400, 300, 90, 23))).status, 200);
+  const id = unique('abort-render');
+  t.equal((await uploadImage(rel.url, id, photoJpeg(400, 300, 90, 23))).status, 200);
   // A slow render: a small photo upscaled to 2000x2000 and blurred (sigma 5).
   const width = 2000;
   const height = 2000;
@@ -151,7 +138,7 @@ t.test('a client aborting mid-render leaves no cache object and no index row, an
   t.same(filesIn(path.join(rel.config.cacheDir, id)), [], 'the cache folder holds nothing of it');
   const next = await getBytes(`${rel.url}/${id}_64_64.jpg`);
   t.equal(next.status, 200, 'the next render is served');
-  await sleep(100);
+  await settled(rel.server); // its caching runs after the response
   await assertAlive(t, rel.url, mark);
 });
 
@@ -159,8 +146,8 @@ t.test('twenty uploads abandoned at random points leave no temp files, and every
   const mark = crashMark();
   const bytes = photoJpeg(600, 400, 90, 24);
   const { body } = multipart([{ name: 'image', filename: 'a.jpg', type: 'image/jpeg', data: bytes }]);
-  const ids = Array.from({ length: 20 }, () => uid('scatter'));
-  const tokens = await Promise.all(ids.map((id) => token(rel.url, id)));
+  const ids = Array.from({ length: 20 }, () => unique('scatter'));
+  const tokens = await Promise.all(ids.map((id) => issueToken(rel.url, id)));
   let seed = 7;
   const next = () => {
     seed = (seed * 16807) % 2147483647;
@@ -180,7 +167,7 @@ t.test('twenty uploads abandoned at random points leave no temp files, and every
   );
   t.ok(await eventually(() => filesIn(rel.config.tempDir).length === 0, 3_000), 'DATA_DIR/tmp is empty');
   // Two at a time: the pool (one thread, one queued) would rightly shed more with 503.
-  const retries = await runLimited(ids.length, 2, (i) => upload(rel.url, ids[i] ?? '', tokens[i] ?? '', good));
+  const retries = await runLimited(ids.length, 2, (i) => uploadImage(rel.url, ids[i] ?? '', good, { token: tokens[i] ?? '' }));
   t.same(tally(retries.map((answer) => answer.status)), { 200: 20 }, 'every token then uploads with 200');
   await assertAlive(t, rel.url, mark);
 });

@@ -4,10 +4,11 @@
  * tests never see each other's rows, and date ranges far in the past for
  * the purge tests, which delete by date.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type tap from 'tap';
 import type { OriginalRecord, Store, VariantRecord } from '../../src/store/index.js';
 import { MIGRATIONS, TOKEN_LEASE_MS } from '../../src/store/migrations.js';
+import { unique } from '../helpers/fixtures.js';
 
 /** Every migration version, in order: what schema_migrations holds after migrate(). */
 export const VERSIONS = MIGRATIONS.map((migration) => migration.version);
@@ -20,10 +21,6 @@ export type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
 export type RawSql = (text: string) => Promise<{ rows: Record<string, unknown>[]; changes: number }>;
 
 const MINUTE = 60_000;
-
-function unique(label: string): string {
-  return `${label}-${randomBytes(6).toString('hex')}`;
-}
 
 function digestOf(token: string): Buffer {
   return createHash('sha256').update(token).digest();

@@ -1,6 +1,8 @@
 /** kill -9 of a worker every 12 s for a minute of mixed load: the long version of cluster-faults.test.ts. */
 import t from 'tap';
-import { healthStatus, sleep, startCluster } from '../helpers.js';
+import { healthStatus } from '../../helpers/http.js';
+import { startCluster } from '../../helpers/processes.js';
+import { sleep } from '../../helpers/timing.js';
 import { assertNothingLost, killWorker, mixedLoad, prepareSource, type Kill } from '../kill.js';
 import { runLong, SKIPPED } from './gate.js';
 
@@ -10,7 +12,8 @@ if (!runLong()) {
   t.test('four kill -9s of the oldest worker under a minute of load: each is respawned within 2 s, only in-flight requests fail, and every acknowledged upload is intact', async (t) => {
     // As in cluster-faults.test.ts; kills 12 s apart, always of the oldest worker, so the primary's
     // respawn backoff (reset by a worker that lived over 10 s) stays at 100 ms.
-    const cluster = await startCluster(t, { WORKERS: '2', POOL_SIZE: '1', QUEUE_LIMIT: '8' });
+    const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1', QUEUE_LIMIT: '8' });
+    t.teardown(() => cluster.stop());
     const sourceId = await prepareSource(cluster);
     const lanes = 3;
     let stop = false;

@@ -5,10 +5,13 @@
 import t from 'tap';
 import { variantKeyOf } from '../../helpers/stored.js';
 import { createS3Storage } from '../../../src/storage/s3.js';
-import { photoJpeg } from '../../helpers/fixtures.js';
+import { photoJpeg, unique } from '../../helpers/fixtures.js';
 import { startFaultProxy } from '../../helpers/fault-proxy.js';
 import { startS3rver, S3RVER_CREDENTIALS } from '../../helpers/s3.js';
-import { assertAlive, crashMark, eventually, getBytes, serve, token, uid, upload, type Json } from '../helpers.js';
+import { assertAlive, crashMark } from '../../helpers/crashes.js';
+import { getBytes, issueToken, type Json, uploadImage } from '../../helpers/http.js';
+import { serve } from '../../helpers/processes.js';
+import { eventually } from '../../helpers/timing.js';
 import { runLong, SKIPPED } from './gate.js';
 
 if (!runLong()) {
@@ -16,7 +19,7 @@ if (!runLong()) {
 } else {
   t.test('with S3 blackholed, a miss is served at once and its caching is given up and logged; an upload to S3 originals answers 503 in bounded time; both recover', async (t) => {
     const mark = crashMark();
-    const s3 = await startS3rver({ bucket: uid('iaas-rel-long').toLowerCase() });
+    const s3 = await startS3rver({ bucket: unique('iaas-rel-long').toLowerCase() });
     t.teardown(() => s3.stop());
     const proxy = await startFaultProxy({ host: '127.0.0.1', port: s3.port });
     t.teardown(() => proxy.stop());
@@ -31,13 +34,13 @@ if (!runLong()) {
     const cacheRel = await serve(t, settings, { captureLogs: true });
     const originalsRel = await serve(t, { ...settings, 'aws.store_originals': true }, { captureLogs: true });
 
-    const id = uid('blackhole');
+    const id = unique('blackhole');
     const bytes = photoJpeg(320, 240, 85, 101);
-    t.equal((await upload(cacheRel.url, id, await token(cacheRel.url, id), bytes)).status, 200);
+    t.equal((await uploadImage(cacheRel.url, id, bytes)).status, 200);
     const key = await variantKeyOf(cacheRel.server, { id, width: 100, height: 100, fit: 'clip', quality: 'auto', blur: 0, format: 'jpeg' });
-    const orphanId = uid('blackhole-up');
+    const orphanId = unique('blackhole-up');
     const orphanBytes = photoJpeg(200, 150, 85, 102);
-    const orphanToken = await token(originalsRel.url, orphanId);
+    const orphanToken = await issueToken(originalsRel.url, orphanId);
 
     proxy.set('blackhole');
     proxy.resetAll();
@@ -45,7 +48,7 @@ if (!runLong()) {
     t.equal(miss.status, 200, `the miss is served with 200 in ${miss.ms.toFixed(0)} ms`);
     t.ok(miss.ms < 3_000, 'without waiting for S3');
     const uploadStarted = performance.now();
-    const refused = await upload(originalsRel.url, orphanId, orphanToken, orphanBytes, { timeoutMs: 120_000 });
+    const refused = await uploadImage(originalsRel.url, orphanId, orphanBytes, { token: orphanToken, timeoutMs: 120_000 });
     const uploadMs = performance.now() - uploadStarted;
     t.equal(refused.status, 503, `the upload to S3 originals answers 503 after ${(uploadMs / 1000).toFixed(1)} s`);
     t.equal(refused.body.code, 'UNAVAILABLE');
@@ -56,7 +59,7 @@ if (!runLong()) {
 
     proxy.set('pass');
     t.ok(await eventually(async () => (await getBytes(`${cacheRel.url}/${id}_100_100.jpg`)).status === 303 || (await direct.exists(key)), 30_000, 500), 'back to pass, the variant is cached');
-    const retry = await upload(originalsRel.url, orphanId, orphanToken, orphanBytes);
+    const retry = await uploadImage(originalsRel.url, orphanId, orphanBytes, { token: orphanToken });
     t.equal(retry.status, 200, 'the refused upload succeeds with the same token');
     const back = await getBytes(`${originalsRel.url}/${orphanId}.jpg`);
     t.ok(back.body.equals(Buffer.from(orphanBytes)), 'and reads back byte for byte');
