@@ -9,7 +9,7 @@
  * --quick   every scenario for a few seconds, one round (a smoke test, < 2 min);
  *           its JSON goes to bench/results/tmp/ and latest.svg is left alone
  * --save    with --quick or --only: write bench/results/latest.svg anyway
- * --only    run only these scenarios: native, sweep, originals, miss, avif-flood, hit, redirect, upload, splits, memory
+ * --only    run only these scenarios: native, sweep, originals, miss, avif-flood, avif-deferred, hit, revalidate, redirect, upload, splits, memory
  * --input   a real photo instead of the synthesized 2725x2225 one (for every scenario)
  * --corpus  real originals (any format) for the realistic-originals scenario, instead of
  *           the 12 MP JPEGs and PNG and the 5 MP AVIF generated from the photo
@@ -31,15 +31,17 @@ import { Collector } from './lib/rounds.js';
 import { configRecord, estimateSeconds, resolveSettings, SCENARIOS, type ScenarioName } from './lib/settings.js';
 import { renderSvg, renderSweepSvg } from './lib/svg.js';
 import { computeRatios } from './lib/targets.js';
-import type { AvifFloodResult, BenchResult, MemoryResult, OriginalsResult, SweepResult } from './lib/types.js';
+import type { AvifDeferredResult, AvifFloodResult, BenchResult, MemoryResult, OriginalsResult, SweepResult } from './lib/types.js';
 import { runNativeBench, type NativeReport } from './native.js';
 import { Resources, type BenchContext, type Input } from './scenarios/context.js';
 import { runHitScenario } from './scenarios/hit.js';
 import { runMemoryScenario } from './scenarios/memory.js';
 import { runMissScenario } from './scenarios/miss.js';
 import { runRedirectScenario } from './scenarios/redirect.js';
+import { runRevalidateScenario } from './scenarios/revalidate.js';
 import { runSplitsScenario } from './scenarios/splits.js';
 import { runSweepScenario } from './scenarios/sweep.js';
+import { runAvifDeferredScenario } from './scenarios/avif-deferred.js';
 import { runAvifFloodScenario } from './scenarios/avif-flood.js';
 import { runOriginalsScenario } from './scenarios/originals.js';
 import { runUploadScenario } from './scenarios/upload.js';
@@ -121,6 +123,7 @@ async function main(): Promise<number> {
   let memory: MemoryResult | undefined;
   let sweep: SweepResult | undefined;
   let avifFlood: AvifFloodResult | undefined;
+  let avifDeferred: AvifDeferredResult | undefined;
   let originals: OriginalsResult | undefined;
   const skipped = new Map<string, string>();
   let failed = 0;
@@ -146,7 +149,9 @@ async function main(): Promise<number> {
       if (name === 'originals') originals = await runOriginalsScenario(ctx);
       if (name === 'miss') await runMissScenario(ctx);
       if (name === 'avif-flood') avifFlood = await runAvifFloodScenario(ctx);
+      if (name === 'avif-deferred') avifDeferred = await runAvifDeferredScenario(ctx);
       if (name === 'hit') await runHitScenario(ctx);
+      if (name === 'revalidate') await runRevalidateScenario(ctx);
       if (name === 'redirect') await runRedirectScenario(ctx);
       if (name === 'upload') await runUploadScenario(ctx);
       if (name === 'splits') splits = await runSplitsScenario(ctx);
@@ -196,6 +201,7 @@ async function main(): Promise<number> {
     ...(memory ? { memory } : {}),
     ...(sweep ? { sweep } : {}),
     ...(avifFlood ? { avifFlood } : {}),
+    ...(avifDeferred ? { avifDeferred } : {}),
     ...(originals ? { originals } : {}),
     ratios: computeRatios({
       measurements,

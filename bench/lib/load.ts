@@ -190,6 +190,8 @@ export interface WrkJob {
   /** wrk takes whole seconds; 0 skips the warm-up. */
   warmupSeconds: number;
   durationSeconds: number;
+  /** Request headers every request sends (`-H`), e.g. If-None-Match for revalidations. */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -198,7 +200,8 @@ export interface WrkJob {
  */
 export async function runWrk(job: WrkJob): Promise<LoadResult> {
   const target = `${job.url}${job.pathAndQuery}`;
-  const common = [`-t${job.threads}`, `-c${job.connections}`, '--timeout', '10s'];
+  const headers = Object.entries(job.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+  const common = [`-t${job.threads}`, `-c${job.connections}`, '--timeout', '10s', ...headers];
   if (job.warmupSeconds > 0) await wrkUnderBash(job.wrk, [...common, `-d${Math.max(1, Math.round(job.warmupSeconds))}s`, target]);
   // wrk cannot stop between whole seconds.
   const duration = Math.max(1, Math.round(job.durationSeconds));

@@ -15,7 +15,7 @@ import { SERVICE_ENV } from './service.js';
 import { CLIENT_BOUND_PERCENT, type BenchConfigRecord } from './types.js';
 
 /** Every scenario, in the order they run. */
-export const SCENARIOS = ['native', 'sweep', 'originals', 'miss', 'avif-flood', 'hit', 'redirect', 'upload', 'splits', 'memory'] as const;
+export const SCENARIOS = ['native', 'sweep', 'originals', 'miss', 'avif-flood', 'avif-deferred', 'hit', 'revalidate', 'redirect', 'upload', 'splits', 'memory'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Split {
@@ -61,6 +61,8 @@ export interface BenchSettings {
   sweep: { levels: number[]; rounds: number; warmupSeconds: number; durationSeconds: number; overloadAt: number };
   /** Seconds the ordinary client is measured alone, and again beside the AVIF flood. */
   avifFlood: { seconds: number };
+  /** AVIF-capable misses measured per service, and the AVIF efforts compared. */
+  avifDeferred: { requests: number; efforts: number[] };
   /**
    * Realistic originals: the mix at `levels` for `rounds`, each source alone
    * at `sourceLevels` for `sourceRounds`, and `uploads` per upload run.
@@ -130,6 +132,7 @@ export function resolveSettings(args: { quick: boolean; save: boolean; only: Sce
       ? { levels: [1, 8, 128], rounds: 1, warmupSeconds: 0.5, durationSeconds: 1, overloadAt: 128 }
       : { levels: [1, 2, 4, 8, 16, 32, 128], rounds: 3, warmupSeconds: 2, durationSeconds: 10, overloadAt: 128 },
     avifFlood: { seconds: args.quick ? 2 : 20 },
+    avifDeferred: { requests: args.quick ? 5 : 20, efforts: [0, 4] },
     originals: args.quick
       ? { levels: [4], rounds: 1, sourceLevels: [4], sourceRounds: 1, warmupSeconds: 0.5, durationSeconds: 2, uploads: 8 }
       : { levels: [1, 2, 4, 8, 16, 32, 128], rounds: 3, sourceLevels: [4, 32], sourceRounds: 2, warmupSeconds: 2, durationSeconds: 10, uploads: 32 },
@@ -160,6 +163,11 @@ export function estimateSeconds(name: ScenarioName, s: BenchSettings): number {
       return start + s.splits.length * (1 + s.rounds * run);
     case 'avif-flood':
       return start + 2 * s.avifFlood.seconds + 3;
+    case 'avif-deferred':
+      // Four services; an in-request AVIF of the miss sizes takes ~0.2 s at effort 0, ~3 s at effort 4.
+      return 4 * start + (s.avifDeferred.requests + 2) * (0.5 + 3.5);
+    case 'revalidate':
+      return start + 1 + s.rounds * 2 * wrkRun;
     case 'sweep':
       return start + 2 + s.sweep.levels.length * s.sweep.rounds * 2 * (s.sweep.warmupSeconds + s.sweep.durationSeconds + 0.5);
     case 'originals': {

@@ -159,6 +159,22 @@ export interface AvifFloodResult {
   seconds: number;
 }
 
+/** The AVIF miss path: first-byte p50 of AVIF-capable misses, deferred (WebP now, AVIF later) and in-request, per AVIF effort. */
+export interface AvifDeferredResult {
+  /** Measured misses per service. */
+  requests: number;
+  efforts: {
+    effort: number;
+    deferredP50: number;
+    immediateP50: number;
+    /** deferredP50 / immediateP50: below 1, deferring answers the first visitor sooner. */
+    ratio: number;
+    /** Answers by Content-Type. */
+    deferredFormats: Record<string, number>;
+    immediateFormats: Record<string, number>;
+  }[];
+}
+
 /** The realistic-originals scenario: what was uploaded, the levels, and the upload runs. */
 export interface OriginalsResult {
   /** Each original, its size, and the bytes its working copies took (0: none made). */
@@ -186,6 +202,7 @@ export interface BenchResult {
   memory?: MemoryResult;
   sweep?: SweepResult;
   avifFlood?: AvifFloodResult;
+  avifDeferred?: AvifDeferredResult;
   originals?: OriginalsResult;
   ratios: RatioResult[];
   notes: string[];

@@ -2,27 +2,33 @@
  * iaas/client: builds image URLs the service accepts, for web and app code.
  * Dependency-free and browser-safe: it imports only the shared URL grammar (and a type).
  *
- *   import { imageInfo, imageUrl, srcset } from 'iaas/client';
+ *   import { imageInfo, imageUrl, picture, srcset } from 'iaas/client';
  *   imageUrl('https://img.example.com', 'photo', { width: 360, height: 360, scale: 2, fit: 'crop' })
  *   // -> https://img.example.com/photo_360_360_2x.jpg?fit=crop
  *   await imageInfo('https://img.example.com', 'photo')
  *   // -> { id: 'photo', width: 2725, height: 2225, blurhash: 'L…', lqip: 'data:image/webp;base64,…', … }
+ *   picture('https://img.example.com', 'photo', { width: 360, height: 240 }).html
+ *   // -> <picture><source type="image/avif" srcset="…_360_240.avif 1x, …"><source type="image/webp" …><img …></picture>
  */
 import type { ImageInfo } from '../images/info.js';
 import {
+  EXTENSIONS,
   FORMAT_EXTENSION,
   ID_PATTERN,
   INFO_EXTENSION,
   MAX_SCALE,
   MAX_URL_FRAMES,
   MAX_URL_SIDE,
+  MEDIA_TYPES,
   URL_FITS,
   URL_GRAVITIES,
   type UrlFit,
+  type UrlFormat,
   type UrlGravity,
 } from '../options/grammar.js';
 
-export type ClientFormat = keyof typeof FORMAT_EXTENSION;
+/** A format by name or by extension: `jpeg` and `jpg` name the same. */
+export type ClientFormat = UrlFormat | 'jpg';
 
 export interface ImageUrlOptions {
   /** Box width in CSS pixels. Give both width and height for a sized variant; neither for the original. */
@@ -35,7 +41,7 @@ export interface ImageUrlOptions {
   gravity?: UrlGravity;
   /** The most frames an animated .webp or .gif keeps; 1 forces a still. */
   frames?: number;
-  /** Output format; default jpeg. */
+  /** Output format (`jpg` or `jpeg`, `png`, `webp`, `avif`, `gif`); default jpeg. */
   format?: ClientFormat;
   /** 0..100 or 'auto' (the default, omitted from the URL). */
   quality?: number | 'auto';
@@ -44,6 +50,13 @@ export interface ImageUrlOptions {
 
 function fail(what: string, name: string, value: unknown): never {
   throw new TypeError(`Expected ${what} for ${name} but received ${JSON.stringify(value)}`);
+}
+
+/** The format a client names, by the URL grammar's extensions (so `jpg` is `jpeg`). */
+function formatOf(name: unknown): UrlFormat {
+  const format = typeof name === 'string' && Object.hasOwn(EXTENSIONS, name) ? EXTENSIONS[name] : undefined;
+  if (!format) fail(`one of ${Object.keys(EXTENSIONS).join(', ')}`, 'format', name);
+  return format as UrlFormat;
 }
 
 function checkSide(value: unknown, name: string): number {
@@ -56,8 +69,7 @@ function checkSide(value: unknown, name: string): number {
 /** A URL for one image: `{base}/{id}_{w}_{h}[_{n}x].{ext}[?fit=..&quality=..&blur=true]`. */
 export function imageUrl(base: string, id: string, options: ImageUrlOptions = {}): string {
   if (!ID_PATTERN.test(id)) fail('an id of 1-128 letters, digits, - or _', 'id', id);
-  const format = options.format ?? 'jpeg';
-  if (!(format in FORMAT_EXTENSION)) fail(`one of ${Object.keys(FORMAT_EXTENSION).join(', ')}`, 'format', format);
+  const format = formatOf(options.format ?? 'jpeg');
   const sized = options.width !== undefined || options.height !== undefined;
   let name = id;
   if (sized) {
@@ -100,6 +112,56 @@ export function srcset(
   scales: readonly number[] = [1, 2, 3],
 ): string {
   return scales.map((scale) => `${imageUrl(base, id, { ...options, scale })} ${scale}x`).join(', ');
+}
+
+/** One `<source>` of a `<picture>`: its media type and srcset. */
+export interface PictureSource {
+  type: string;
+  srcset: string;
+}
+
+/** The parts of a `<picture>` element, and the element itself as HTML. */
+export interface Picture {
+  /** AVIF first, then WebP: a browser takes the first type it decodes. */
+  sources: PictureSource[];
+  /** The fallback `<img>`, in `options.format` (default JPEG); width and height in CSS pixels, so the layout is reserved. */
+  img: { src: string; srcset: string; width: number; height: number };
+  /** `<picture><source …><source …><img …></picture>`, attributes escaped. */
+  html: string;
+}
+
+/** Formats a `<picture>` offers ahead of its `<img>`, best first. */
+const PICTURE_FORMATS: readonly UrlFormat[] = ['avif', 'webp'];
+
+function attribute(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+}
+
+/**
+ * A `<picture>` of one sized image: `<source type="image/avif">` and
+ * `<source type="image/webp">` with `srcset` candidates at `scales`, and an
+ * `<img>` in `options.format` (default JPEG). For sites (or CDNs that ignore
+ * `Vary: Accept`) that prefer markup over content negotiation.
+ */
+export function picture(
+  base: string,
+  id: string,
+  options: Omit<ImageUrlOptions, 'scale'> & { width: number; height: number; alt?: string },
+  scales: readonly number[] = [1, 2, 3],
+): Picture {
+  const { alt, ...urlOptions } = options;
+  const fallback = formatOf(urlOptions.format ?? 'jpeg');
+  const sources = PICTURE_FORMATS.filter((format) => format !== fallback).map((format) => ({
+    type: MEDIA_TYPES[format],
+    srcset: srcset(base, id, { ...urlOptions, format }, scales),
+  }));
+  const img = { src: imageUrl(base, id, { ...urlOptions, format: fallback }), srcset: srcset(base, id, { ...urlOptions, format: fallback }, scales), width: options.width, height: options.height };
+  const html =
+    '<picture>' +
+    sources.map((source) => `<source type="${source.type}" srcset="${attribute(source.srcset)}">`).join('') +
+    `<img src="${attribute(img.src)}" srcset="${attribute(img.srcset)}" width="${img.width}" height="${img.height}" alt="${attribute(alt ?? '')}">` +
+    '</picture>';
+  return { sources, img, html };
 }
 
 /** What `GET /{id}.json` answers (defined with the endpoint, in src/images/info.ts). */

@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Util } from 'config/lib/util.js';
+import { AUTO_FORMATS, type AutoFormat } from '../options/grammar.js';
 import { parseImageRequest } from '../options/parse.js';
 import { COMPUTED, SETTINGS, type Setting } from './settings.js';
 import type { Config } from './types.js';
@@ -118,6 +119,17 @@ function prerenderSuffixes(raw: string | undefined): string[] {
   return suffixes;
 }
 
+/** AUTO_FORMATS: known formats, each once, in the order given (the order of preference). */
+function autoFormats(raw: string | undefined): AutoFormat[] {
+  if (raw === undefined) return [];
+  const names = raw.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+  const known = names.every((name) => (AUTO_FORMATS as readonly string[]).includes(name));
+  if (!known || new Set(names).size !== names.length) {
+    throw new ConfigError('formats.auto', `Expected a comma-separated list of distinct formats from ${AUTO_FORMATS.join(', ')} for formats.auto (config key, or AUTO_FORMATS) but received ${JSON.stringify(raw)}`);
+  }
+  return names as AutoFormat[];
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const inner of Object.values(value)) deepFreeze(inner);
@@ -204,6 +216,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
     log: { debug: get('log.debug'), info: get('log.info'), warn: get('log.warn'), error: get('log.error') },
     redirectCacheTimeout: get('redirect_cache_timeout'),
     webp: { allowDynamicSwitch: get('webp.allow_dynamic_switch'), allowOptIn: get('webp.allow_opt_in') },
+    formats: { auto: autoFormats(get<string | undefined>('formats.auto')), avifDeferred: get('formats.avif_deferred'), deferredMaxAge: get('formats.deferred_max_age') },
+    clientHints: get('client_hints'),
     secret: get('secret'),
     freshness: get('freshness'),
     blurSigma: get('blur_sigma'),

@@ -1,4 +1,5 @@
 /** The validated, frozen configuration every part of iaas receives. */
+import type { AutoFormat } from '../options/grammar.js';
 
 export interface PoolConfig {
   /** Render slots of the machine (and render threads of each worker). */
@@ -68,6 +69,14 @@ export interface Config {
   readonly log: Readonly<{ debug: boolean; info: boolean; warn: boolean; error: boolean }>;
   readonly redirectCacheTimeout: number;
   readonly webp: Readonly<{ allowDynamicSwitch: boolean; allowOptIn: boolean }>;
+  /**
+   * Negotiation by Accept: `auto` best first (empty: off); `avifDeferred`
+   * answers a missing AVIF with the next format and renders it in the
+   * background; `deferredMaxAge` is that answer's max-age (0: no-cache).
+   */
+  readonly formats: Readonly<{ auto: readonly AutoFormat[]; avifDeferred: boolean; deferredMaxAge: number }>;
+  /** Whether Client Hints (DPR, Width) choose the density of sized URLs without `_Nx`. */
+  readonly clientHints: boolean;
   readonly secret: string | undefined;
   readonly freshness: string | undefined;
   readonly blurSigma: number;

@@ -3,6 +3,7 @@
  * then awaits the use case and writes the answer corked.
  */
 import { ImageError } from '../errors.js';
+import { readHints } from '../images/client-hints.js';
 import type { ImageService } from '../images/service.js';
 import { checkToken } from '../images/tokens.js';
 import type { ImageReply } from '../images/types.js';
@@ -16,6 +17,7 @@ import { receiveSmallBody, receiveUpload } from './multipart.js';
 import type { RefusalPacer } from './pacer.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 import type { InFlight } from './exchange.js';
+import { isNotModified, matchesNone, notModifiedHeaders, validatorHeaders, type Conditions } from './validators.js';
 
 export interface RouteDeps {
   service: ImageService;
@@ -122,29 +124,46 @@ function discardBound(deps: RouteDeps): DiscardBound {
   return { bytes: 2 * deps.maxUploadBytes, ms: 5_000 };
 }
 
-/** Writes an image answer. Runs `after` (storing a miss) once the response is out, still counted in flight. */
-async function writeImage(deps: RouteDeps, exchange: Exchange, reply: ImageReply): Promise<void> {
-  const headers = reply.headers;
+/** Runs a miss' `after` (storing it) once the response is out, still counted in flight. */
+function runAfter(deps: RouteDeps, after: (() => Promise<void>) | undefined): void {
+  if (!after) return;
+  deps.inflight.enter();
+  setImmediate(() => void after().finally(() => deps.inflight.leave()));
+}
+
+/**
+ * Writes an image answer: 304 with no body when the client holds this
+ * version already (judged before a cached file is read), else the answer
+ * with its validators.
+ */
+async function writeImage(deps: RouteDeps, exchange: Exchange, reply: ImageReply, conditions: Conditions): Promise<void> {
+  const headers = reply.type !== 'redirect' && reply.validators ? { ...reply.headers, ...validatorHeaders(reply.validators) } : reply.headers;
   exchange.logFields.cache = reply.headers['X-Cache'] ?? reply.type;
+  if (reply.type !== 'redirect' && reply.validators && isNotModified(conditions, reply.validators)) {
+    exchange.logFields.cache = 'NOT_MODIFIED';
+    // Headers only: a 304 must not say Content-Length: 0 (RFC 9110 8.6), which a body write would.
+    exchange.sendHead(304, notModifiedHeaders(headers));
+    // A miss revalidated (an ETag known from elsewhere) is still stored for the next client.
+    return runAfter(deps, reply.after);
+  }
   switch (reply.type) {
     case 'redirect':
-      return exchange.send(303, { ...headers, Location: reply.location });
+      exchange.send(303, { ...headers, Location: reply.location });
+      return runAfter(deps, reply.after);
     case 'head':
-      return exchange.sendHead(200, { ...headers, 'Content-Type': reply.contentType }, reply.size);
+      exchange.sendHead(200, { ...headers, 'Content-Type': reply.contentType }, reply.size);
+      return runAfter(deps, reply.after);
     case 'file': {
       const data = await deps.hot.read(reply.path);
-      if (!data && reply.stale) return writeImage(deps, exchange, await reply.stale());
+      if (!data && reply.stale) return writeImage(deps, exchange, await reply.stale(), conditions);
       if (!data) throw new ImageError('NOT_FOUND', 'The image file is gone');
-      return exchange.sendBody(200, { ...headers, 'Content-Type': reply.contentType }, data);
+      exchange.sendBody(200, { ...headers, 'Content-Type': reply.contentType }, data);
+      return runAfter(deps, reply.after);
     }
     case 'bytes': {
       if (exchange.aborted) return reply.abandon?.();
       exchange.sendBody(200, { ...headers, 'Content-Type': reply.contentType }, reply.data);
-      if (reply.after) {
-        deps.inflight.enter();
-        setImmediate(() => void reply.after?.().finally(() => deps.inflight.leave()));
-      }
-      return;
+      return runAfter(deps, reply.after);
     }
   }
 }
@@ -155,8 +174,7 @@ const INFO_CACHE_CONTROL = 'public, max-age=31536000';
 /** Writes GET /{id}.json: 304 when the client holds this version already. */
 function writeInfo(exchange: Exchange, method: 'GET' | 'HEAD', info: { body: string; etag: string }, ifNoneMatch: string): void {
   const headers = { ETag: info.etag, 'Cache-Control': INFO_CACHE_CONTROL };
-  const held = ifNoneMatch.split(',').some((tag) => tag.trim() === info.etag || tag.trim() === '*');
-  if (ifNoneMatch && held) return exchange.send(304, headers);
+  if (ifNoneMatch && matchesNone(ifNoneMatch, info.etag)) return exchange.sendHead(304, headers);
   if (method === 'HEAD') return exchange.sendHead(200, { ...headers, 'Content-Type': 'application/json' }, Buffer.byteLength(info.body));
   exchange.send(200, { ...headers, 'Content-Type': 'application/json' }, info.body);
 }
@@ -171,6 +189,8 @@ export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
     const accept = req.getHeader('accept');
     const freshnessToken = req.getHeader('freshness-token');
     const ifNoneMatch = req.getHeader('if-none-match');
+    const conditions: Conditions = { ifNoneMatch, ifModifiedSince: req.getHeader('if-modified-since') };
+    const hints = readHints((name) => req.getHeader(name));
     const client = clientOf(deps, res, req);
     void (async () => {
       try {
@@ -192,10 +212,10 @@ export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
         }
         const request = parseImageRequest(path, query);
         exchange.logFields.id = request.id;
-        const reply = await deps.service.get(request, { method, accept, freshnessToken, query, client, signal: abortSignalOf(exchange) });
+        const reply = await deps.service.get(request, { method, accept, hints, freshnessToken, query, client, signal: abortSignalOf(exchange) });
         // The client went away: write nothing, not even the cache entry.
         if (exchange.aborted) return reply.type === 'bytes' ? reply.abandon?.() : undefined;
-        await writeImage(deps, exchange, reply);
+        await writeImage(deps, exchange, reply, conditions);
       } catch (error) {
         answerError(deps, exchange, error, client);
       }

@@ -4,18 +4,11 @@
  * generation of the original it was rendered from: a render of an earlier
  * upload of an id can never be stored under, or served for, a later one.
  */
-import { FORMAT_EXTENSION, type UrlFit, type UrlFormat, type UrlGravity } from '../options/grammar.js';
+import { FORMAT_EXTENSION, MEDIA_TYPES, type UrlFit, type UrlFormat, type UrlGravity } from '../options/grammar.js';
 import type { ObjectStorage } from '../storage/types.js';
 
 /** Media types by format name. */
-export const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  jpeg: 'image/jpeg',
-  png: 'image/png',
-  webp: 'image/webp',
-  avif: 'image/avif',
-  gif: 'image/gif',
-  tiff: 'image/tiff',
-};
+export const CONTENT_TYPES: Readonly<Record<string, string>> = { ...MEDIA_TYPES, tiff: 'image/tiff' };
 
 /** Extensions of stored formats that are not output formats (originals only). */
 const STORED_EXTENSION: Readonly<Record<string, string>> = { ...FORMAT_EXTENSION, gif: 'gif', tiff: 'tiff' };

@@ -1,5 +1,7 @@
 /** What the use cases need (interfaces only) and what they answer. */
 import type { Config } from '../config/types.js';
+import type { ClientHints } from './client-hints.js';
+import type { Validators } from './etags.js';
 import type { Logger } from '../log.js';
 import type { Renders } from './renders.js';
 import type { ObjectStorage } from '../storage/types.js';
@@ -40,26 +42,31 @@ export interface ImageDeps {
 /** Headers for an image answer; the HTTP layer adds the common ones. */
 export type Headers = Record<string, string>;
 
-/** What the HTTP layer writes for an image request. */
+/**
+ * What the HTTP layer writes for an image request. `after` runs once the
+ * response is out (a 304 included): storing a miss, queueing a deferred AVIF.
+ */
 export type ImageReply =
-  | { type: 'redirect'; location: string; headers: Headers }
-  | { type: 'file'; path: string; size: number; contentType: string; headers: Headers; stale?: () => Promise<ImageReply> }
+  | { type: 'redirect'; location: string; headers: Headers; after?: () => Promise<void> }
+  | { type: 'file'; path: string; size: number; contentType: string; headers: Headers; validators?: Validators; stale?: () => Promise<ImageReply>; after?: () => Promise<void> }
   | {
       type: 'bytes';
       data: Uint8Array;
       contentType: string;
       headers: Headers;
-      /** Runs once the response is out (storing a miss). */
+      validators?: Validators;
       after?: () => Promise<void>;
       /** Runs instead of `after` when the client went away before the answer. */
       abandon?: () => void;
     }
-  | { type: 'head'; contentType: string; size?: number; headers: Headers };
+  | { type: 'head'; contentType: string; size?: number; headers: Headers; validators?: Validators; after?: () => Promise<void> };
 
 /** The per-request facts the use cases need, copied out of the HTTP request. */
 export interface RequestContext {
   method: 'GET' | 'HEAD';
   accept: string;
+  /** Client Hints read at the edge (only used with client_hints on). */
+  hints?: ClientHints;
   freshnessToken: string;
   /** The raw query string, kept for redirects. */
   query: string;

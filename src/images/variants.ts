@@ -1,16 +1,20 @@
 /**
- * GET and HEAD of an image: bounds, WebP negotiation, the render cache
- * (LRU first), and a live render on a miss, stored after the response.
+ * GET and HEAD of an image: bounds, the delivery (format by Accept, box by
+ * Client Hints), deferred AVIF, the render cache (LRU first), and a live
+ * render on a miss, stored after the response. Every answer but a redirect
+ * carries its validators (ETag, Last-Modified).
  */
 import { LRUCache } from 'lru-cache';
 import { ImageError } from '../errors.js';
-import { acceptsExplicitly } from '../options/accept.js';
 import { ANIMATED_FORMATS, type UrlFormat, type UrlGravity } from '../options/grammar.js';
 import type { VariantRequest } from '../options/parse.js';
 import type { RenderOptions } from '../render/options.js';
 import type { RenderResult } from '../render/engine.js';
 import type { OriginalRecord, WorkingCopy } from '../store/types.js';
 import { boundsRedirect, outputPixels } from './bounds.js';
+import { deferredHeaders, immutableHeaders, withAfter } from './caching.js';
+import { deliveryOf, type Delivery } from './delivery.js';
+import { contentTag, originalValidators, variantValidators, type Validators } from './etags.js';
 import { cacheKey, contentTypeOf, type VariantSpec } from './keys.js';
 import { LRU_TTL_MS, type Originals } from './originals.js';
 import { costClass, type Joined, type RenderJob, type Rendered } from './renders.js';
@@ -18,19 +22,15 @@ import { chooseCopy, isBrokenCopy, neededScale, type WorkingCopies } from './wor
 import { SingleFlight } from './single-flight.js';
 import { NO_EVENTS, type Headers, type ImageDeps, type ImageReply, type RequestContext } from './types.js';
 
-const YEAR_SECONDS = 365 * 24 * 3600;
-
-/** Headers of a freshly rendered or cached image: cache forever. */
-function immutableHeaders(now: Date): Headers {
-  return {
-    'Cache-Control': `public, max-age=${YEAR_SECONDS}`,
-    Expires: new Date(now.getTime() + YEAR_SECONDS * 1000).toUTCString(),
-  };
+/** What this process remembers of a stored variant: enough to answer a hit, a HEAD or a revalidation without the index. */
+interface Located {
+  validators: Validators;
+  bytes: number;
 }
 
 /** A miss, once its render is settled: the bytes rendered here, or a hit another process made. */
 type MissOutcome =
-  | { kind: 'rendered'; result: RenderResult; data: Uint8Array; store?: { run(): Promise<void>; abandon(): void } }
+  | { kind: 'rendered'; result: RenderResult; data: Uint8Array; validators: Validators; store?: { run(): Promise<void>; abandon(): void } }
   | { kind: 'cached' };
 
 /** Rendering a stored original that does not decode is our fault, not the client's. */
@@ -40,8 +40,10 @@ function asStoredFailure(error: ImageError): ImageError {
 }
 
 export class Variants {
-  private readonly located: LRUCache<string, true>;
+  private readonly located: LRUCache<string, Located>;
   private readonly flights = new SingleFlight<MissOutcome>();
+  /** Keys of deferred AVIF renders queued by this process: each is queued once, however many clients ask. */
+  private readonly deferring = new Set<string>();
 
   constructor(
     private readonly deps: ImageDeps,
@@ -66,17 +68,23 @@ export class Variants {
     const outOfBounds = boundsRedirect(request, original, { maxWidth: constraints.maxWidth, maxHeight: constraints.maxHeight, avifMaxPixels: avif.maxPixels }, context.query);
     if (outOfBounds) return outOfBounds;
 
-    const { format, vary } = this.negotiate(request, context.accept);
-    const headers: Headers = vary ? { Vary: 'Accept' } : {};
-    const spec = this.specOf(request, format, original);
+    const delivery = deliveryOf(this.deps.config, request, original, context.accept, context.hints ?? {});
+    const fresh = !!this.deps.config.freshness && context.freshnessToken === this.deps.config.freshness;
+    const { format, deferred } = await this.choose(request, original, delivery, fresh);
+    const headers: Headers = deferred ? { ...delivery.headers, ...deferredHeaders(this.now(), this.deps.config.formats.deferredMaxAge) } : delivery.headers;
+    const reply = await this.answer(request, original, this.specOf(request, format, original, delivery), headers, fresh, context);
+    // Queued once this answer is out: no AVIF encode runs before it.
+    return deferred && context.method === 'GET' ? withAfter(reply, () => this.defer(original, deferred)) : reply;
+  }
+
+  /** The answer in the chosen format: the original itself, a HEAD, a hit, or a render. */
+  private async answer(request: VariantRequest, original: OriginalRecord, spec: VariantSpec, headers: Headers, fresh: boolean, context: RequestContext): Promise<ImageReply> {
     // Quality does not apply to PNG: a PNG original with only ?quality is the original itself.
     const filtered = spec.blur > 0 || (request.hasFilters && spec.quality !== 'auto') || request.frames !== undefined;
-    if (request.kind === 'original' && !filtered && format === original.format) {
+    if (request.kind === 'original' && !filtered && spec.format === original.format) {
       return this.serveOriginal(original, context, headers);
     }
-    if (context.method === 'HEAD') return { type: 'head', contentType: contentTypeOf(format), headers: { ...headers, ...immutableHeaders(this.now()) } };
-
-    const fresh = !!this.deps.config.freshness && context.freshnessToken === this.deps.config.freshness;
+    if (context.method === 'HEAD') return this.head(spec, headers);
     if (!fresh) {
       const hit = await this.lookup(original, spec, request.proxy, headers, context);
       if (hit) return hit;
@@ -84,26 +92,39 @@ export class Variants {
     return this.renderMiss(original, spec, headers, fresh, context);
   }
 
-  // WebP for clients that accept it, when the config allows; the answer then varies by Accept.
-  private negotiate(request: VariantRequest, accept: string): { format: UrlFormat; vary: boolean } {
-    const { allowDynamicSwitch, allowOptIn } = this.deps.config.webp;
-    const switching = allowDynamicSwitch || (allowOptIn && request.allowWebp);
-    if (!switching || (request.format !== 'jpeg' && request.format !== 'png')) return { format: request.format, vary: false };
-    return { format: acceptsExplicitly(accept, 'image/webp') ? 'webp' : request.format, vary: true };
+  /**
+   * The format to answer in: the delivery's best, unless that is an AVIF not
+   * stored yet and AVIF is deferred. Then the next acceptable format answers,
+   * and `deferred` is the AVIF to render in the background.
+   */
+  private async choose(request: VariantRequest, original: OriginalRecord, delivery: Delivery, fresh: boolean): Promise<{ format: UrlFormat; deferred?: VariantSpec }> {
+    const [best = request.format, next] = delivery.formats;
+    if (best !== 'avif' || next === undefined || fresh || !this.deps.config.formats.avifDeferred) return { format: best };
+    const avif = this.specOf(request, 'avif', original, delivery);
+    if (await this.locate(cacheKey(this.deps.cache, avif))) return { format: best };
+    return { format: next, deferred: avif };
   }
 
-  /** The spec of a request as its URL names it (no negotiation), for work done without a client. */
+  /** Queues the render of a deferred AVIF at the background priority, once per key in this process; never waits for it. */
+  private async defer(original: OriginalRecord, spec: VariantSpec): Promise<void> {
+    const key = cacheKey(this.deps.cache, spec);
+    if (this.deferring.has(key)) return;
+    this.deferring.add(key);
+    void this.renderInBackground(original, spec).finally(() => this.deferring.delete(key));
+  }
+
+  /** The spec of a request as its URL names it (no negotiation, no hints), for work done without a client. */
   specFor(request: VariantRequest, original: OriginalRecord): VariantSpec {
-    return this.specOf(request, request.format, original);
+    return this.specOf(request, request.format, original, { width: request.width * request.scale, height: request.height * request.scale });
   }
 
-  private specOf(request: VariantRequest, format: UrlFormat, original: OriginalRecord): VariantSpec {
+  private specOf(request: VariantRequest, format: UrlFormat, original: OriginalRecord, box: { width: number; height: number }): VariantSpec {
     const gravity = this.gravityOf(request, original);
     return {
       id: request.id,
       generation: original.generation,
-      width: request.width * request.scale,
-      height: request.height * request.scale,
+      width: box.width,
+      height: box.height,
       fit: request.fit,
       gravity,
       focus: gravity === 'focus' ? (original.focus ?? null) : null,
@@ -133,35 +154,55 @@ export class Variants {
   }
 
   private async serveOriginal(original: OriginalRecord, context: RequestContext, headers: Headers): Promise<ImageReply> {
-    const all = { ...headers, ...immutableHeaders(this.now()) };
+    const all = { ...immutableHeaders(this.now()), ...headers };
     const contentType = contentTypeOf(original.format);
-    if (context.method === 'HEAD') return { type: 'head', contentType, size: original.bytes, headers: all };
+    const validators = originalValidators(original);
+    if (context.method === 'HEAD') return { type: 'head', contentType, size: original.bytes, headers: all, validators };
     const path = this.deps.originals.localPath(original.storageKey);
-    if (path) return { type: 'file', path, size: original.bytes, contentType, headers: all };
-    return { type: 'bytes', data: await this.originals.bytes(original), contentType, headers: all };
+    if (path) return { type: 'file', path, size: original.bytes, contentType, headers: all, validators };
+    return { type: 'bytes', data: await this.originals.bytes(original), contentType, headers: all, validators };
+  }
+
+  /** A HEAD of a variant: its size and validators once stored; before, only its type. Nothing is rendered. */
+  private async head(spec: VariantSpec, headers: Headers): Promise<ImageReply> {
+    const located = await this.locate(cacheKey(this.deps.cache, spec));
+    const all = { ...immutableHeaders(this.now()), ...headers };
+    const contentType = contentTypeOf(spec.format);
+    if (!located) return { type: 'head', contentType, headers: all };
+    return { type: 'head', contentType, size: located.bytes, headers: all, validators: located.validators };
+  }
+
+  /** Where a variant is known to be stored: this process' memory, else the render index; null when it is not stored. */
+  private async locate(key: string): Promise<Located | null> {
+    const known = this.located.get(key);
+    if (known) return known;
+    const row = await this.deps.store.getVariant(key).catch((error: unknown) => {
+      // The database is down: render anyway; the original's record came from the LRU.
+      if ((error as { code?: string }).code !== 'UNAVAILABLE') throw error;
+      this.deps.log.warn({ err: error, key }, 'render index unavailable; rendering without the cache');
+      return null;
+    });
+    if (!row) return null;
+    const located = { validators: variantValidators(row), bytes: row.bytes };
+    this.located.set(key, located);
+    return located;
   }
 
   // A cached variant: a redirect to S3/the CDN, the bytes (proxy), or the local file.
   private async lookup(original: OriginalRecord, spec: VariantSpec, proxy: boolean, headers: Headers, context: RequestContext): Promise<ImageReply | undefined> {
-    const { cache, store, config } = this.deps;
+    const { cache, config } = this.deps;
     const key = cacheKey(cache, spec);
-    if (!this.located.has(key)) {
-      const row = await store.getVariant(key).catch((error: unknown) => {
-        // The database is down: render anyway; the original's record came from the LRU.
-        if ((error as { code?: string }).code !== 'UNAVAILABLE') throw error;
-        this.deps.log.warn({ err: error, key }, 'render index unavailable; rendering without the cache');
-        return null;
-      });
-      if (!row) return undefined;
-      this.located.set(key, true);
-    }
+    const located = await this.locate(key);
+    if (!located) return undefined;
+    const { validators } = located;
     const contentType = contentTypeOf(spec.format);
     const url = cache.publicUrl(key);
     if (url && !proxy) {
       this.events.cache('redirect');
-      return { type: 'redirect', location: url, headers: { ...headers, 'Cache-Control': `max-age=${config.redirectCacheTimeout}`, 'X-Cache': 'HIT' } };
+      // The object store answers the target with its own validators; the 303 has none to give.
+      return { type: 'redirect', location: url, headers: { 'Cache-Control': `max-age=${config.redirectCacheTimeout}`, ...headers, 'X-Cache': 'HIT' } };
     }
-    const hitHeaders = { ...headers, ...immutableHeaders(this.now()), 'X-Cache': 'HIT' };
+    const hitHeaders = { ...immutableHeaders(this.now()), ...headers, 'X-Cache': 'HIT' };
     const path = cache.localPath(key);
     if (path) {
       this.events.cache('hit');
@@ -170,7 +211,7 @@ export class Variants {
         this.located.delete(key);
         return this.renderMiss(original, spec, headers, false, context);
       };
-      return { type: 'file', path, size: -1, contentType, headers: hitHeaders, stale };
+      return { type: 'file', path, size: -1, contentType, headers: hitHeaders, validators, stale };
     }
     const data = await cache.get(key);
     if (!data) {
@@ -178,7 +219,7 @@ export class Variants {
       return undefined;
     }
     this.events.cache('hit');
-    return { type: 'bytes', data, contentType, headers: hitHeaders };
+    return { type: 'bytes', data, contentType, headers: hitHeaders, validators };
   }
 
   /** Options for the pool, from the spec and the configured limits; `from` a working copy, planned on the original's size. */
@@ -256,25 +297,28 @@ export class Variants {
   private rendered(original: OriginalRecord, spec: VariantSpec, key: string, result: RenderResult, fresh: boolean, settle: (stored: boolean) => void, started: number): MissOutcome {
     this.events.render(spec.format, spec.fit, (performance.now() - started) / 1000);
     const data = new Uint8Array(result.data);
+    // Hashed before the answer, and recorded with the row: the answer's ETag is the stored one.
+    const validators = { etag: contentTag(data), lastModified: this.now() };
     if (fresh) {
       settle(false);
-      return { kind: 'rendered', result, data };
+      return { kind: 'rendered', result, data, validators };
     }
     let storing: Promise<void> | undefined;
     // Stored once, after the first response that carries it; those who joined from other processes then find it.
     const store = {
-      run: () => (storing ??= this.store(key, original, result, data).then(settle)),
+      run: () => (storing ??= this.store(key, original, result, data, validators).then(settle)),
       // Nobody was answered (the clients went away): those who joined render for themselves.
       abandon: () => storing === undefined && settle(false),
     };
-    return { kind: 'rendered', result, data, store };
+    return { kind: 'rendered', result, data, validators, store };
   }
 
   private async renderMiss(original: OriginalRecord, spec: VariantSpec, headers: Headers, fresh: boolean, context: RequestContext): Promise<ImageReply> {
     const key = cacheKey(this.deps.cache, spec);
     const outcome = await this.renderOnce(original, spec, key, fresh, context);
     if (outcome.kind === 'cached') {
-      this.located.set(key, true);
+      // Stored by another process: its row (and ETag) is in the index.
+      this.located.delete(key);
       const hit = await this.lookup(original, spec, false, headers, context);
       if (hit) return hit;
       return this.renderMiss(original, spec, headers, true, context);
@@ -284,7 +328,8 @@ export class Variants {
       type: 'bytes',
       data: outcome.data,
       contentType: contentTypeOf(outcome.result.format),
-      headers: { ...headers, ...immutableHeaders(this.now()), 'X-Cache': fresh ? 'FRESH' : 'MISS' },
+      headers: { ...immutableHeaders(this.now()), ...headers, 'X-Cache': fresh ? 'FRESH' : 'MISS' },
+      validators: outcome.validators,
       ...(outcome.store ? { after: outcome.store.run, abandon: outcome.store.abandon } : {}),
     };
   }
@@ -294,12 +339,21 @@ export class Variants {
    * original still has this generation), so a crash leaves at most an orphan
    * object and a render that outlived a DELETE leaves nothing. Resolves true when stored.
    */
-  private async store(key: string, original: OriginalRecord, result: RenderResult, data: Uint8Array): Promise<boolean> {
+  private async store(key: string, original: OriginalRecord, result: RenderResult, data: Uint8Array, validators: Validators): Promise<boolean> {
     const { cache, store, log } = this.deps;
     try {
       await cache.put(key, data, contentTypeOf(result.format));
       const recorded = await store.insertVariant(
-        { key, originalId: original.id, format: result.format, width: result.width, height: result.height, bytes: data.byteLength, renderedAt: this.now() },
+        {
+          key,
+          originalId: original.id,
+          format: result.format,
+          width: result.width,
+          height: result.height,
+          bytes: data.byteLength,
+          renderedAt: validators.lastModified,
+          etag: validators.etag,
+        },
         original.generation,
       );
       if (!recorded) {
@@ -308,7 +362,8 @@ export class Variants {
         log.info({ key }, 'render finished after its original was deleted; discarded');
         return false;
       }
-      this.located.set(key, true);
+      // Not remembered here: a key stored first by another process has that one's row and ETag.
+      this.located.delete(key);
       return true;
     } catch (error) {
       log.warn({ err: error, key }, 'caching a rendered variant failed; it will be rendered again next time');
@@ -332,7 +387,8 @@ export class Variants {
       const outcome = await this.renderFromBest(original, spec, { priority: 'background', client: 'background', cost: costClass('render', spec.format, pixels), key, joinable: true });
       if (outcome.kind === 'joined') return outcome.end.kind === 'stored' ? 'cached' : 'failed';
       this.events.render(spec.format, spec.fit, (performance.now() - started) / 1000);
-      const stored = await this.store(key, original, outcome.result, new Uint8Array(outcome.result.data));
+      const data = new Uint8Array(outcome.result.data);
+      const stored = await this.store(key, original, outcome.result, data, { etag: contentTag(data), lastModified: this.now() });
       outcome.settle(stored);
       return stored ? 'stored' : 'failed';
     } catch (error) {

@@ -40,6 +40,19 @@ export type InputFormat = (typeof INPUT_FORMATS)[number];
 /** The canonical extension written for each format. */
 export const FORMAT_EXTENSION: Readonly<Record<UrlFormat, string>> = { jpeg: 'jpg', png: 'png', webp: 'webp', avif: 'avif', gif: 'gif' };
 
+/** The media type of each URL format (what `Accept` names and `Content-Type` says). */
+export const MEDIA_TYPES: Readonly<Record<UrlFormat, string>> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif', gif: 'image/gif' };
+
+/** Formats that `formats.auto` may list: served instead of a JPEG or PNG URL to clients whose Accept names them. */
+export const AUTO_FORMATS = ['avif', 'webp'] as const;
+export type AutoFormat = (typeof AUTO_FORMATS)[number];
+
+/** URL formats that negotiation may replace. */
+export const NEGOTIABLE_FORMATS: readonly UrlFormat[] = ['jpeg', 'png'];
+
+/** Output formats that keep an alpha channel: a PNG URL is only ever negotiated into one of these. */
+export const ALPHA_FORMATS: readonly UrlFormat[] = ['png', 'webp', 'avif', 'gif'];
+
 /** Output formats that keep the frames of an animated source (up to animation.max_frames). */
 export const ANIMATED_FORMATS: readonly UrlFormat[] = ['webp', 'gif'];
 

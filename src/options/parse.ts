@@ -34,6 +34,8 @@ export interface VariantRequest {
   readonly height: number;
   /** The retina factor `_{n}x`, 1 when absent. */
   readonly scale: number;
+  /** True when the URL wrote `_{n}x` (then Client Hints never change the density). */
+  readonly scaleGiven: boolean;
   readonly fit: UrlFit;
   /** Where a crop box sits; undefined when not given (the original's focal point decides). */
   readonly gravity: UrlGravity | undefined;
@@ -145,8 +147,10 @@ export function parseImageRequest(path: string, query = ''): VariantRequest {
   const { name, format } = splitPath(path);
   const parts = name.split('_');
   let scale = 1;
+  let scaleGiven = false;
   if (parts.length >= 4 && SCALE_LIKE.test(parts[parts.length - 1] as string)) {
     scale = parseScale(parts.pop() as string);
+    scaleGiven = true;
   }
   const h = parts[parts.length - 1] ?? '';
   const w = parts[parts.length - 2] ?? '';
@@ -171,6 +175,7 @@ export function parseImageRequest(path: string, query = ''): VariantRequest {
     width,
     height,
     scale,
+    scaleGiven,
     fit: parseFit(values),
     gravity: parseGravity(values),
     frames,

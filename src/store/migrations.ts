@@ -139,6 +139,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE originals ADD COLUMN lqip text;
     `,
   },
+  {
+    version: 7,
+    name: 'the content hash of each rendered variant, its strong ETag',
+    // Rows from before keep NULL: their ETag is derived from their key and render time instead.
+    sqlite: `ALTER TABLE images ADD COLUMN etag TEXT;`,
+    postgres: `ALTER TABLE images ADD COLUMN etag text;`,
+  },
 ];
 
 /**

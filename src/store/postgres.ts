@@ -68,6 +68,7 @@ interface VariantRow {
   height: number;
   bytes: string;
   rendered_at: Date;
+  etag: string | null;
 }
 
 /**
@@ -132,6 +133,7 @@ function toVariant(row: VariantRow): VariantRecord {
     height: row.height,
     bytes: Number(row.bytes),
     renderedAt: row.rendered_at,
+    etag: row.etag,
   };
 }
 
@@ -314,12 +316,12 @@ class PostgresStore implements Store {
       `WITH original AS (
          SELECT 1 FROM originals WHERE id = $2 AND generation = $8 FOR SHARE
        ), inserted AS (
-         INSERT INTO images (key, original_id, format, width, height, bytes, rendered_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7 FROM original
+         INSERT INTO images (key, original_id, format, width, height, bytes, rendered_at, etag)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $9 FROM original
          ON CONFLICT (key) DO NOTHING
        )
        SELECT EXISTS (SELECT 1 FROM original) AS current`,
-      [record.key, record.originalId, record.format, record.width, record.height, record.bytes, record.renderedAt, generation],
+      [record.key, record.originalId, record.format, record.width, record.height, record.bytes, record.renderedAt, generation, record.etag ?? null],
     );
     return result.rows[0]?.current === true;
   }

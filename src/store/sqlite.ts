@@ -52,6 +52,7 @@ interface VariantRow {
   height: number;
   bytes: number;
   rendered_at: string;
+  etag: string | null;
 }
 
 /**
@@ -123,6 +124,7 @@ function toVariant(row: VariantRow): VariantRecord {
     height: row.height,
     bytes: row.bytes,
     renderedAt: new Date(row.rendered_at),
+    etag: row.etag,
   };
 }
 
@@ -306,11 +308,11 @@ class SqliteStore implements Store {
           const current = this.#prepare('SELECT 1 FROM originals WHERE id = ? AND generation = ?', 'index').get(record.originalId, generation);
           if (current === undefined) return false;
           this.#prepare(
-            `INSERT INTO images (key, original_id, format, width, height, bytes, rendered_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+            `INSERT INTO images (key, original_id, format, width, height, bytes, rendered_at, etag)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (key) DO NOTHING`,
             'index',
-          ).run(record.key, record.originalId, record.format, record.width, record.height, record.bytes, toIso(record.renderedAt));
+          ).run(record.key, record.originalId, record.format, record.width, record.height, record.bytes, toIso(record.renderedAt), record.etag ?? null);
           return true;
         })
         .immediate(),

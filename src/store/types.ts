@@ -80,6 +80,11 @@ export interface VariantRecord {
   height: number;
   bytes: number;
   renderedAt: Date;
+  /**
+   * The strong ETag of the stored bytes (a hash of them, quoted); null for
+   * rows recorded before ETags were kept, undefined when not given.
+   */
+  etag?: string | null;
 }
 
 /** Outcome of asking for a token for an id. */

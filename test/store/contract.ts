@@ -54,7 +54,7 @@ function variant(
   renderedAt: Date,
   overrides: Partial<VariantRecord> = {},
 ): VariantRecord {
-  return { key, originalId, format: 'webp', width: 200, height: 150, bytes: 4_321, renderedAt, ...overrides };
+  return { key, originalId, format: 'webp', width: 200, height: 150, bytes: 4_321, renderedAt, etag: null, ...overrides };
 }
 
 /** The error code a promise rejects with: 'resolved', the error's `code`, or 'no code'. */
@@ -258,10 +258,10 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     const store = await open(t);
     const id = unique('img');
     await store.insertOriginal(original(id));
-    const first = variant(`${id}/w200`, id, new Date('2024-01-02T03:04:05.678Z'), { bytes: 5_000_000_000 });
+    const first = variant(`${id}/w200`, id, new Date('2024-01-02T03:04:05.678Z'), { bytes: 5_000_000_000, etag: '"vfirst"' });
     await store.insertVariant(first, GENERATION);
-    await t.resolves(store.insertVariant({ ...first, width: 1, renderedAt: new Date() }, GENERATION));
-    t.same(await store.getVariant(first.key), first);
+    await t.resolves(store.insertVariant({ ...first, width: 1, renderedAt: new Date(), etag: '"vsecond"' }, GENERATION));
+    t.same(await store.getVariant(first.key), first, 'the first row, its ETag included');
     t.equal(await store.getVariant(unique('missing')), null);
     await store.deleteOriginal(id);
   });
