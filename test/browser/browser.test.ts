@@ -7,7 +7,6 @@
  * to another origin again; and shows a placeholder from GET /{id}.json,
  * swapped for the image on load, with only the client helper.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,41 +14,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright, type PwContext, type PwPage, type PwResponse } from '../helpers/browser.js';
 import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { startS3rver, S3RVER_CREDENTIALS, type RunningS3rver } from '../helpers/s3.js';
 import { uploadImage } from '../helpers/http.js';
 import { startTestServer, type TestServer } from '../helpers/processes.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-/** The parts of playwright-core used here, typed locally so this file compiles whether or not it is installed. */
-interface PwRequest {
-  url(): string;
-  /** Every header sent, including those the browser adds itself (such as Accept). */
-  allHeaders(): Promise<Record<string, string>>;
-}
-interface PwResponse {
-  url(): string;
-  status(): number;
-  headers(): Record<string, string>;
-  request(): PwRequest;
-}
-interface PwPage {
-  goto(url: string, options?: { timeout?: number }): Promise<unknown>;
-  evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
-  on(event: 'response', handler: (response: PwResponse) => void): void;
-  on(event: 'console' | 'pageerror', handler: (message: { toString(): string }) => void): void;
-  setDefaultTimeout(ms: number): void;
-  close(): Promise<void>;
-}
-interface PwContext {
-  newPage(): Promise<PwPage>;
-  close(): Promise<void>;
-}
-interface Playwright {
-  chromium: { launchPersistentContext(userDataDir: string, options: Record<string, unknown>): Promise<PwContext> };
-}
 
 /** What the page's `loadImage` reports. */
 interface Loaded {
@@ -219,19 +188,7 @@ async function iaasAllowsCors(iaasUrl: string, origin: string): Promise<boolean>
   return (await preflight('/token', 'content-type')) && (await preflight('/cors-check.jpg', 'x-token'));
 }
 
-let playwright: Playwright | undefined;
-let missing = '';
-if (!existsSync(CHROMIUM)) {
-  missing = `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
-} else {
-  try {
-    // A variable specifier: this file must compile while playwright-core is not installed.
-    const specifier = 'playwright-core';
-    playwright = (await import(specifier)) as Playwright;
-  } catch (error) {
-    missing = `playwright-core cannot be loaded (it must be a devDependency): ${(error as Error).message.split('\n')[0]}`;
-  }
-}
+const { playwright, missing } = await loadPlaywright();
 
 if (!playwright) {
   t.comment(`skipping the browser tests: ${missing}`);

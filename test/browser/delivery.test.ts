@@ -7,7 +7,6 @@
  * AVIF source. The page and the compiled client module come from a server of
  * this test's own origin.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,36 +14,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright, type PwContext, type PwPage, type PwResponse } from '../helpers/browser.js';
 import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { eventually } from '../helpers/timing.js';
 import { startTestServer, type TestServer } from '../helpers/processes.js';
 import { uploadImage } from '../helpers/http.js';
 import { variantKeyOf } from '../helpers/stored.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-/** The parts of playwright-core used here, typed locally so this file compiles whether or not it is installed. */
-interface PwResponse {
-  url(): string;
-  status(): number;
-  headers(): Record<string, string>;
-  request(): { allHeaders(): Promise<Record<string, string>> };
-}
-interface PwPage {
-  goto(url: string, options?: { timeout?: number }): Promise<unknown>;
-  evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
-  on(event: 'response', handler: (response: PwResponse) => void): void;
-  setDefaultTimeout(ms: number): void;
-  close(): Promise<void>;
-}
-interface PwContext {
-  newPage(): Promise<PwPage>;
-  close(): Promise<void>;
-}
-interface Playwright {
-  chromium: { launchPersistentContext(userDataDir: string, options: Record<string, unknown>): Promise<PwContext> };
-}
 
 /** The compiled client module and the grammar it imports, from the same build as this file. */
 const CLIENT_FILES: Record<string, string> = {
@@ -91,19 +66,7 @@ async function startPageServer(): Promise<{ url: string; stop(): Promise<void> }
   };
 }
 
-let playwright: Playwright | undefined;
-let missing = '';
-if (!existsSync(CHROMIUM)) {
-  missing = `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
-} else {
-  try {
-    // A variable specifier: this file must compile while playwright-core is not installed.
-    const specifier = 'playwright-core';
-    playwright = (await import(specifier)) as Playwright;
-  } catch (error) {
-    missing = `playwright-core cannot be loaded (it must be a devDependency): ${(error as Error).message.split('\n')[0]}`;
-  }
-}
+const { playwright, missing } = await loadPlaywright();
 
 if (!playwright) {
   t.comment(`skipping the browser tests: ${missing}`);
