@@ -333,6 +333,8 @@ t.test('a background render is stored for the next request, and is dropped rathe
   const bg = await serve(t, { 'pool.size': 1, 'pool.queue_limit': 0, 'constraints.max_width': 12_000, 'constraints.max_height': 12_000, blur_sigma: 5 });
   const id = unique('bg');
   t.equal((await uploadImage(bg.url, id, photoJpeg(400, 300, 90, 71))).status, 200);
+  // The upload's own background work (deciding its working copies) takes the one slot for a moment.
+  t.ok(await eventually(async () => (await bg.server.store.getOriginal(id))?.copies != null, 5_000), 'the upload\'s working copies are decided');
   const { parseImageRequest } = await import('../../src/options/parse.js');
   t.equal(await bg.server.service.renderInBackground(parseImageRequest(`/${id}_200_150.webp`)), 'stored', 'rendered and stored');
   const hit = await getBytes(`${bg.url}/${id}_200_150.webp`);
