@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright, type PwContext, type PwPage, type PwResponse } from '../helpers/browser.js';
+import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright, openPage as openRecordedPage, type PwContext, type PwPage } from '../helpers/browser.js';
 import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { startS3rver, S3RVER_CREDENTIALS, type RunningS3rver } from '../helpers/s3.js';
 import { uploadImage } from '../helpers/http.js';
@@ -235,25 +235,8 @@ if (!playwright) {
     await s3?.stop();
   });
 
-  /** A fresh page of the test's origin, with every response it sees recorded. */
-  async function openPage(t: Test): Promise<{ page: PwPage; responses: PwResponse[] }> {
-    const page = await context.newPage();
-    page.setDefaultTimeout(60_000);
-    const responses: PwResponse[] = [];
-    page.on('response', (response) => responses.push(response));
-    page.on('pageerror', (error) => t.comment(`page error: ${error.toString()}`));
-    t.teardown(() => page.close().catch(() => {}));
-    await page.goto(`${pageServer.url}/`, { timeout: 60_000 });
-    await page.evaluate(
-      () =>
-        new Promise<void>((resolve) => {
-          const poll = () => ((globalThis as unknown as { ready?: boolean }).ready ? resolve() : setTimeout(poll, 20));
-          poll();
-        }),
-      undefined,
-    );
-    return { page, responses };
-  }
+  /** A fresh page of the test's origin, with every response it sees recorded and page errors reported. */
+  const openPage = (t: Test) => openRecordedPage(t, context, pageServer.url, { reportErrors: true });
 
   t.test('at device scale factor 2 an <img srcset> built with srcset() loads the 2x variant', async (t) => {
     const { page, responses } = await openPage(t);

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright, type PwContext, type PwPage, type PwResponse } from '../helpers/browser.js';
+import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright, openPage as openRecordedPage, type PwContext, type PwPage } from '../helpers/browser.js';
 import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { eventually } from '../helpers/timing.js';
 import { startTestServer, type TestServer } from '../helpers/processes.js';
@@ -96,19 +96,7 @@ if (!playwright) {
   });
 
   /** A fresh page of the test's origin (no memory cache of images shown before), its responses recorded. */
-  async function openPage(t: Test): Promise<{ page: PwPage; responses: PwResponse[] }> {
-    const page = await context.newPage();
-    page.setDefaultTimeout(60_000);
-    const responses: PwResponse[] = [];
-    page.on('response', (response) => responses.push(response));
-    t.teardown(() => page.close().catch(() => {}));
-    await page.goto(`${pageServer.url}/`, { timeout: 60_000 });
-    await page.evaluate(() => new Promise<void>((resolve) => {
-      const poll = () => ((globalThis as unknown as { ready?: boolean }).ready ? resolve() : setTimeout(poll, 20));
-      poll();
-    }), undefined);
-    return { page, responses };
-  }
+  const openPage = (t: Test) => openRecordedPage(t, context, pageServer.url);
 
   type Shown = { ok: boolean; currentSrc: string; naturalWidth: number };
   const show = (page: PwPage, html: string) => page.evaluate((markup) => (globalThis as unknown as { show(h: string): Promise<Shown> }).show(markup), html);

@@ -49,3 +49,31 @@ export async function loadPlaywright(): Promise<{ playwright: Playwright; missin
     return { missing: `playwright-core cannot be loaded (it must be a devDependency): ${(error as Error).message.split('\n')[0]}` };
   }
 }
+
+/**
+ * A fresh page of `origin` in `context`, every response it sees recorded, once
+ * the page's script has set `globalThis.ready`; closed when `t` ends.
+ */
+export async function openPage(
+  t: { teardown(fn: () => unknown): void; comment(message: string): void },
+  context: PwContext,
+  origin: string,
+  options: { reportErrors?: boolean } = {},
+): Promise<{ page: PwPage; responses: PwResponse[] }> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  const responses: PwResponse[] = [];
+  page.on('response', (response) => responses.push(response));
+  if (options.reportErrors) page.on('pageerror', (error) => t.comment(`page error: ${error.toString()}`));
+  t.teardown(() => page.close().catch(() => {}));
+  await page.goto(`${origin}/`, { timeout: 60_000 });
+  await page.evaluate(
+    () =>
+      new Promise<void>((resolve) => {
+        const poll = () => ((globalThis as unknown as { ready?: boolean }).ready ? resolve() : setTimeout(poll, 20));
+        poll();
+      }),
+    undefined,
+  );
+  return { page, responses };
+}
