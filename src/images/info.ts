@@ -6,7 +6,7 @@
  * before they were kept (or with metadata.at_upload off) gets them on its
  * first request here, in the pool, and they are stored with its record.
  */
-import { createHash } from 'node:crypto';
+import { contentTag } from './etags.js';
 import type { ImageSummary, OriginalRecord } from '../store/types.js';
 import type { Originals } from './originals.js';
 import { SingleFlight } from './single-flight.js';
@@ -74,7 +74,7 @@ export class Infos {
     }
     const body = JSON.stringify(infoOf(record, record.summary as ImageSummary, record.frames ?? 1));
     // Strong: the bytes of the answer, which change with the focal point or a new upload.
-    return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+    return { body, etag: contentTag(Buffer.from(body)) };
   }
 
   /** Computes and stores what an original recorded without a summary lacks. */
