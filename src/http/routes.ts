@@ -294,13 +294,13 @@ export function uploadRoute(deps: RouteDeps) {
           aborted: () => exchange.aborted,
         });
         exchange.json(200, { status: 'OK', id: result.id, original_width: result.width, original_height: result.height });
-        // Only now, and counted in flight so a clean shutdown lets it finish.
+        // Only now, and counted in flight so a clean shutdown lets them finish: working copies, pre-renders.
         deps.inflight.enter();
         setImmediate(() =>
-          void deps.service
-            .prerender(result.id)
-            .catch((error: unknown) => deps.log.warn({ err: error, id: result.id }, 'prerendering failed'))
-            .finally(() => deps.inflight.leave()),
+          void Promise.all([
+            deps.service.makeWorkingCopies(result.id).catch((error: unknown) => deps.log.warn({ err: error, id: result.id }, 'making working copies failed')),
+            deps.service.prerender(result.id).catch((error: unknown) => deps.log.warn({ err: error, id: result.id }, 'prerendering failed')),
+          ]).finally(() => deps.inflight.leave()),
         );
       } catch (error) {
         answerError(deps, exchange, error, client);

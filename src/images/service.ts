@@ -72,12 +72,8 @@ export function createImageService(deps: ImageDeps): ImageService {
   return {
     get: (request, context) => variants.get(request, context),
     issueToken: (body) => issueToken(tokenDeps, body),
-    async upload(input) {
-      const result = await upload(deps, originals, input);
-      // After the 200, never before it: the copies are made in the background.
-      void originals.get(result.id).then((record) => copies.make(record), () => undefined);
-      return result;
-    },
+    // The working copies and pre-renders follow the 200: the route starts them once it answered.
+    upload: (input) => upload(deps, originals, input),
     makeWorkingCopies: async (id) => copies.make(await originals.get(id)),
     async delete(id, secret) {
       const result = await deleteImage(deps, originals, id, secret);
