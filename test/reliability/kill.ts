@@ -131,7 +131,17 @@ export async function assertNothingLost(t: Test, cluster: Cluster, attempts: Att
     [],
     'only requests in flight at a kill, or sent on a connection the killed worker held, failed',
   );
-  t.ok(failed.length <= 2 * lanes * kills.length, `${failed.length} failed, at most the ${2 * lanes} in flight per kill`);
+  // Per kill, two bounds: the requests in flight when it struck (at most one per client, 2 x lanes),
+  // and those sent in the moment before the client saw the connection close, which fail on a
+  // connection the worker held (the client's pool holds no more connections than clients).
+  for (const kill of kills) {
+    const near = failed.filter((a) => a.endedAt >= kill.at && a.startedAt <= kill.at + 1_000);
+    const inFlight = near.filter((a) => a.startedAt <= kill.at);
+    const stale = near.filter((a) => a.startedAt > kill.at);
+    t.comment(`kill of ${kill.pid}: ${near.map((a) => `${a.kind}${a.step ? `/${a.step}` : ''} ${a.error ?? a.status} ${(a.startedAt - kill.at).toFixed(0)}..${(a.endedAt - kill.at).toFixed(0)} ms`).join('; ')}`);
+    t.ok(inFlight.length <= 2 * lanes, `kill of ${kill.pid}: ${inFlight.length} requests in flight failed, at most one per client (${2 * lanes})`);
+    t.ok(stale.length <= 2 * lanes && stale.every((a) => a.status === 'error'), `kill of ${kill.pid}: ${stale.length} sent after it failed, each on a connection it held (at most ${2 * lanes})`);
+  }
 
   const acknowledged = attempts.filter((a) => a.kind === 'upload' && a.status === 200);
   t.ok(acknowledged.length > 0, `${acknowledged.length} uploads were acknowledged`);
