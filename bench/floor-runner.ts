@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createRenderPool, type RenderOptions } from '../src/index.js';
 import { JPEG_QUALITY, missSize } from './lib/plan.js';
-import { percentile } from '../test/helpers/measure.js';
+import { directResult } from './lib/stats.js';
 import type { LoadResult } from './lib/types.js';
 
 /** The options iaas' miss path passes to the pool for a `/{id}_{w}_{h}.jpg?quality=80` (see src/images/variants.ts). */
@@ -68,20 +68,7 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpuAtStart);
   await pool.close();
   const result: LoadResult & { latencies: number[]; cpuMs: number } = {
-    client: 'direct',
-    rps: latencies.length / seconds,
-    totalRps: latencies.length / seconds,
-    requests: latencies.length,
-    seconds,
-    latency: { p50: percentile(latencies, 50), p97_5: percentile(latencies, 97.5), p99: percentile(latencies, 99), max: Math.max(...latencies) },
-    errors: 0,
-    timeouts: 0,
-    non2xx: 0,
-    statusCodes: {},
-    bytesPerSecond: bytes / seconds,
-    clientCpuPercent: 0,
-    clientBound: false,
-    nextCursor: n,
+    ...directResult(latencies, seconds, bytes / seconds, n),
     latencies,
     cpuMs: (cpu.user + cpu.system) / 1000,
   };

@@ -9,14 +9,11 @@
 //   2. a prebuilt binary from better-sqlite3's releases, when that host answers in time;
 //   3. otherwise node-gyp compiles it here (about two minutes on 2 cores), never downloading.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
+import { gypRebuild } from './node-gyp-build.mjs';
 
 const require = createRequire(import.meta.url);
-const nodedir = path.resolve(path.dirname(process.execPath), '..');
-const header = path.join(nodedir, 'include', 'node', 'node_api.h');
 /** How long the prebuilt download may take before compiling instead (a firewall that drops packets would otherwise hang the install). */
 const PREBUILD_TIMEOUT_MS = 60_000;
 
@@ -49,25 +46,4 @@ if (prebuild) {
   console.error('iaas: no prebuilt better-sqlite3 binary could be fetched; compiling it against this Node\'s own headers.');
 }
 
-if (!existsSync(header)) {
-  console.error(
-    `iaas: Node's own headers are missing (${header}). Install Node with its headers ` +
-      '(the official tarball and Debian/NodeSource packages include them); iaas never downloads them.',
-  );
-  process.exit(1);
-}
-
-let gyp;
-try {
-  gyp = require.resolve('node-gyp/bin/node-gyp.js');
-} catch {
-  console.error('iaas: node-gyp 12.x is needed to build better-sqlite3; run `npm ci` (it is a devDependency).');
-  process.exit(1);
-}
-
-const jobs = String(Math.max(1, Math.min(4, os.availableParallelism())));
-const result = spawnSync(process.execPath, [gyp, 'rebuild', '--release', `--nodedir=${nodedir}`, '--jobs', jobs], { cwd: dir, stdio: 'inherit' });
-if (result.status !== 0 || !loads()) {
-  console.error('iaas: building better-sqlite3 failed (see the compiler output above).');
-  process.exit(result.status || 1);
-}
+gypRebuild({ cwd: dir, what: 'better-sqlite3', extraArgs: ['--release'], check: loads });

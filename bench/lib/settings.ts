@@ -57,7 +57,7 @@ export interface BenchSettings {
   memory: { first: number; total: number; scaledDown: boolean };
   /** The native comparison: every task for 5 s each, or only the target (canonical, 2 in flight) briefly in --quick. */
   native: { tasks: string[] | undefined; inflights: number[] | undefined; ms: number | undefined };
-  /** The miss-path concurrency sweep: levels, rounds per level, seconds per run, and the level that is overload. */
+  /** The miss-path concurrency sweep: levels, rounds per level, seconds per run, and the first level that is overload. */
   sweep: { levels: number[]; rounds: number; warmupSeconds: number; durationSeconds: number; overloadAt: number };
   /** Seconds the ordinary client is measured alone, and again beside the AVIF flood. */
   avifFlood: { seconds: number };
@@ -130,12 +130,12 @@ export function resolveSettings(args: { quick: boolean; save: boolean; only: Sce
     native: args.quick ? { tasks: ['canonical'], inflights: [2], ms: 700 } : { tasks: undefined, inflights: undefined, ms: undefined },
     sweep: args.quick
       ? { levels: [1, 8, 128], rounds: 1, warmupSeconds: 0.5, durationSeconds: 1, overloadAt: 128 }
-      : { levels: [1, 2, 4, 8, 16, 32, 128], rounds: 3, warmupSeconds: 2, durationSeconds: 10, overloadAt: 128 },
+      : { levels: [1, 2, 4, 8, 16, 32, 128, 512], rounds: 3, warmupSeconds: 2, durationSeconds: 10, overloadAt: 128 },
     avifFlood: { seconds: args.quick ? 2 : 20 },
     avifDeferred: { requests: args.quick ? 5 : 20, efforts: [0, 4] },
     originals: args.quick
       ? { levels: [4], rounds: 1, sourceLevels: [4], sourceRounds: 1, warmupSeconds: 0.5, durationSeconds: 2, uploads: 8 }
-      : { levels: [1, 2, 4, 8, 16, 32, 128], rounds: 3, sourceLevels: [4, 32], sourceRounds: 2, warmupSeconds: 2, durationSeconds: 10, uploads: 32 },
+      : { levels: [1, 2, 4, 8, 16, 32, 128, 512], rounds: 3, sourceLevels: [4, 32], sourceRounds: 2, warmupSeconds: 2, durationSeconds: 10, uploads: 32 },
   };
 }
 

@@ -139,7 +139,7 @@ export interface SweepProbe {
 /** The concurrency sweep: its measurements are `sweep-<connections>` in `measurements`. */
 export interface SweepResult {
   levels: number[];
-  /** The level that is overload (and probed). */
+  /** The first level that is overload: it and every level above it are probed. */
   overloadAt: number;
   probes: Record<number, SweepProbe>;
 }

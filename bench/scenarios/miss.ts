@@ -14,8 +14,7 @@ import { startRssSampler, treeThreadCpuMs, type ThreadCpu } from '../lib/proc.js
 import { alternate } from '../lib/rounds.js';
 import { SERVICE_ENV, startIaas, uploadPhoto } from '../lib/service.js';
 import { getBytes } from '../../test/helpers/http.js';
-import { percentile } from '../../test/helpers/measure.js';
-import { median } from '../lib/stats.js';
+import { directResult, median } from '../lib/stats.js';
 import type { LoadResult } from '../lib/types.js';
 import { startNginx } from '../peers/nginx.js';
 import { startNodePeer } from '../peers/launch.js';
@@ -73,22 +72,8 @@ export function mergeDirect(runs: (LoadResult & { latencies: number[] })[], next
   const latencies = runs.flatMap((r) => r.latencies);
   const seconds = Math.max(...runs.map((r) => r.seconds));
   const rps = runs.reduce((sum, r) => sum + r.rps, 0);
-  return {
-    client: 'direct',
-    rps,
-    totalRps: rps,
-    requests: latencies.length,
-    seconds,
-    latency: { p50: percentile(latencies, 50), p97_5: percentile(latencies, 97.5), p99: percentile(latencies, 99), max: Math.max(...latencies) },
-    errors: 0,
-    timeouts: 0,
-    non2xx: 0,
-    statusCodes: {},
-    bytesPerSecond: runs.reduce((sum, r) => sum + r.bytesPerSecond, 0),
-    clientCpuPercent: 0,
-    clientBound: false,
-    nextCursor,
-  };
+  // Each process measured its own seconds: their rates add up (the pooled count over the longest run would understate them).
+  return { ...directResult(latencies, seconds, runs.reduce((sum, r) => sum + r.bytesPerSecond, 0), nextCursor), rps, totalRps: rps };
 }
 
 /** CPU ms per rendered response, by thread role, over one round (warm-up included in the CPU, so a slight overestimate). */

@@ -48,6 +48,14 @@ async function probe(url: string, until: Promise<unknown>): Promise<SweepProbe> 
   return result;
 }
 
+/** Probes of a level's rounds, added up. */
+function mergeProbes(a: SweepProbe | undefined, b: SweepProbe): SweepProbe {
+  if (!a) return b;
+  const health = { ...a.health };
+  for (const [status, n] of Object.entries(b.health)) health[status] = (health[status] ?? 0) + n;
+  return { health, miss503: a.miss503 + b.miss503, miss503WithRetryAfter: a.miss503WithRetryAfter + b.miss503WithRetryAfter };
+}
+
 export async function runSweepScenario(ctx: BenchContext): Promise<SweepResult> {
   const s = ctx.settings;
   const { progress, resources } = ctx;
@@ -80,7 +88,7 @@ export async function runSweepScenario(ctx: BenchContext): Promise<SweepResult> 
           });
           const watching = contender === 'iaas' && connections >= s.sweep.overloadAt ? probe(urls.iaas, run) : undefined;
           const result = await run;
-          if (watching) probes[connections] = await watching;
+          if (watching) probes[connections] = mergeProbes(probes[connections], await watching);
           cursors.set(contender, result.nextCursor ?? 0);
           ctx.collector.add(`${SWEEP_PREFIX}${connections}`, contender, connections, result);
         }
