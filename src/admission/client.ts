@@ -119,21 +119,9 @@ export class AdmissionClient implements Admitter {
 
   private waitForGrant(id: number, pending: Pending, signal: AbortSignal | undefined): Promise<void> {
     if (pending.granted) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      // The broker frees the slot too if its grant was already on its way; a grant arriving
-      // after this finds no pending request and is ignored.
-      const onAbort = () => {
-        this.port.send({ type: 'adm:cancel', id });
-        this.pending.delete(id);
-        reject(aborted());
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      pending.grant = () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-    });
+    // A grant already on its way when the client gives up finds no pending request and is
+    // ignored; the broker frees that slot on the cancel.
+    return this.waitUnlessAborted(id, signal, (resolve) => (pending.grant = () => resolve()));
   }
 
   private waitForFlight(id: number, pending: Pending, signal: AbortSignal | undefined): Promise<FlightEnd> {
@@ -142,7 +130,12 @@ export class AdmissionClient implements Admitter {
       return end;
     };
     if (pending.flightEnd) return Promise.resolve(done(pending.flightEnd));
-    return new Promise<FlightEnd>((resolve, reject) => {
+    return this.waitUnlessAborted<FlightEnd>(id, signal, (resolve) => (pending.flight = (end) => resolve(done(end))));
+  }
+
+  /** Waits for what `arm` hands its callback; an abort first cancels the request at the broker. */
+  private waitUnlessAborted<T>(id: number, signal: AbortSignal | undefined, arm: (resolve: (value: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
         this.port.send({ type: 'adm:cancel', id });
         this.pending.delete(id);
@@ -150,10 +143,10 @@ export class AdmissionClient implements Admitter {
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      pending.flight = (end) => {
+      arm((value) => {
         signal?.removeEventListener('abort', onAbort);
-        resolve(done(end));
-      };
+        resolve(value);
+      });
     });
   }
 
