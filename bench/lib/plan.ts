@@ -5,6 +5,7 @@
  * Every URL asks for `quality=80` explicitly: with `auto` iaas would keep the
  * input's q90 while the peers encode q80, and the bytes would not be the same job.
  */
+import { URL_FITS } from '../../src/options/grammar.js';
 
 /** The id the photo is uploaded (or copied) under, in every contender. */
 export const PHOTO_ID = 'photo';
@@ -58,8 +59,8 @@ export function missPath(n: number, id = PHOTO_ID): string {
 export const MISS_SIZES_DESCRIPTION =
   'box (w, h): w = 300 + (n*263 mod 601), h = 1000 + floor(n/601); output w x round(w*2225/2725), 300..900 px wide; every n used once per contender';
 
-/** The fits the realistic-originals scenario takes in turn. */
-export const CORPUS_FITS = ['clip', 'crop', 'cover', 'canvas'] as const;
+/** The fits the realistic-originals scenario takes in turn: every fit the URL grammar has. */
+export const CORPUS_FITS = URL_FITS;
 const CORPUS_MIN_SIDE = 160;
 const CORPUS_SIDES = 1039; // 160..1198; a prime, so both strides visit every side once per cycle
 
