@@ -222,6 +222,34 @@ constexpr std::array<Step, 6> kStoreOriginal{ToSrgb, Orient, Crop, Premultiply, 
 // The placeholders' decode: shrunk on load to the plan's size, in sRGB.
 constexpr std::array<Step, 2> kSummaryDecode{ShrinkOnLoad, ToSrgb};
 
+// Decodes every pixel of the first `pages` frames once, so a truncated or corrupt upload
+// is refused now rather than on its first render. JPEG decodes at 1/8: the entropy data
+// is still read in full, which is where truncation shows.
+void VerifyDecodes(const Input& input, Deadline& deadline, int pages = 1) {
+  VImage image = input.Open(true, input.format() == Format::Jpeg ? 8 : 1, 1.0, pages);
+  deadline.Watch(image);
+  try {
+    image.avg();
+  } catch (const vips::VError&) {
+    deadline.ThrowIfFired();
+    throw Failure(Code::CorruptImage, "The image could not be decoded", TakeVipsError());
+  }
+}
+
+// Encodes the pipeline's image. The pipeline reads lazily, so the encoder drives the
+// decoder and a failure there is as often the input's as the encoder's: the input is then
+// decoded again on its own. One that does not decode is CORRUPT_IMAGE; one that does
+// leaves ENCODE_FAILED, the service's failure. Only the failure path pays the decode.
+Encoded Encode(Work& w, const EncodeSettings& settings) {
+  try {
+    return Save(w.image, settings, w.deadline);
+  } catch (const Failure& failure) {
+    if (failure.code() != Code::EncodeFailed) throw;
+    VerifyDecodes(w.input, w.deadline, w.frames);
+    throw;
+  }
+}
+
 // What a render asks of the steps. The displayed size is the original's: given for a
 // working copy, else the input's own.
 StepConfig RenderConfig(const RenderOptions& options, const Header& header) {
@@ -254,26 +282,12 @@ RenderResult Render(const Input& input, const RenderOptions& options) {
   Run(kRender, w);
 
   int quality = options.quality >= 0 ? options.quality : AutoQuality(options.format, header, options.sourceQuality);
-  Encoded data = Save(w.image, EncodeSettings{options.format, quality, options.avifEffort, options.workingCopy}, deadline);
+  Encoded data = Encode(w, EncodeSettings{options.format, quality, options.avifEffort, options.workingCopy});
   int height = frames > 1 ? w.image.height() / frames : w.image.height();
   return RenderResult{std::move(data), options.format, w.image.width(), height};
 }
 
 namespace {
-
-// Decodes every pixel once, so a truncated or corrupt upload is refused now
-// rather than on its first render. JPEG decodes at 1/8: the entropy data is
-// still read in full, which is where truncation shows.
-void VerifyDecodes(const Input& input, Deadline& deadline) {
-  VImage image = input.Open(true, input.format() == Format::Jpeg ? 8 : 1);
-  deadline.Watch(image);
-  try {
-    image.avg();
-  } catch (const vips::VError&) {
-    deadline.ThrowIfFired();
-    throw Failure(Code::CorruptImage, "The image could not be decoded", TakeVipsError());
-  }
-}
 
 OutFormat StoredFormat(Format format) {
   switch (format) {
@@ -402,7 +416,7 @@ PrepareResult PrepareOriginal(const Input& input, const PrepareOptions& options)
   Run(kStoreOriginal, w);
 
   OutFormat format = StoredFormat(input.format());
-  result.data = Save(w.image, EncodeSettings{format, StoredQuality(format, header), kStoredAvifEffort}, deadline);
+  result.data = Encode(w, EncodeSettings{format, StoredQuality(format, header), kStoredAvifEffort});
   result.format = ToFormat(format);
   result.width = w.image.width();
   result.height = w.image.height();
