@@ -10,6 +10,7 @@ const char* CodeName(Code code) {
     case Code::UnsupportedFormat: return "UNSUPPORTED_FORMAT";
     case Code::TooManyPixels: return "TOO_MANY_PIXELS";
     case Code::CorruptImage: return "CORRUPT_IMAGE";
+    case Code::EncodeFailed: return "ENCODE_FAILED";
     case Code::Timeout: return "TIMEOUT";
     case Code::Internal: return "INTERNAL";
   }

@@ -7,7 +7,8 @@
 namespace iaas {
 
 // The codes are part of the public API: TypeScript maps each to one HTTP status.
-enum class Code { UnsupportedFormat, TooManyPixels, CorruptImage, Timeout, Internal };
+// EncodeFailed: an image that decodes could not be encoded (the service's failure, not the input's).
+enum class Code { UnsupportedFormat, TooManyPixels, CorruptImage, EncodeFailed, Timeout, Internal };
 
 const char* CodeName(Code code);
 

@@ -1,6 +1,8 @@
 #include "pipeline.h"
 
 #include <cmath>
+#include <cstddef>
+#include <utility>
 #include <vector>
 
 #include "animation.h"
@@ -14,20 +16,57 @@ using vips::VImage;
 
 namespace {
 
-// The state one render carries from step to step.
+// What one pipeline asks of the steps it shares: each step reads here whether it is
+// enabled and how, so the render and the upload build their own and reuse the steps.
+struct StepConfig {
+  // Read once top to bottom: a step that needs random access (rotation, the smart crop)
+  // copies the image into memory first.
+  bool sequential = true;
+  // Alpha is premultiplied around the resize and blur: always in a render (its outputs
+  // have always been made so, also at their own size), in an upload only when it is
+  // downscaled (otherwise its pixels stay exactly as decoded).
+  bool premultiply = false;
+  double blurSigma = 0;  // 0: no blur
+  // Where a `crop` box sits when the plan leaves it to the pipeline.
+  Gravity gravity = Gravity::Centre;
+  FocalPoint focus;  // in the original's displayed pixels
+  // The original's displayed size, that the focus is in (a working copy's differs from its own).
+  int sourceWidth = 0;
+  int sourceHeight = 0;
+  // The output has no alpha (JPEG): flattened onto the background.
+  bool flatten = false;
+  std::array<double, 3> background{255, 255, 255};
+};
+
+// The state one pipeline carries from step to step.
 struct Work {
   const Input& input;
-  const RenderOptions& options;
+  const StepConfig& config;
   Deadline& deadline;
   Header header;
   Plan plan;
   VImage image;
+  int frames = 1;  // frames kept of an animation: more than one are fitted one by one
   bool premultiplied = false;
+  bool oriented = false;  // the EXIF orientation is applied: sizes are in displayed axes
   // Where the crop box sits, once known: the frames of an animation share the first one's.
   std::optional<CropOffset> cropAt = std::nullopt;
 };
 
+using Step = void (*)(Work&);
+
+template <std::size_t N>
+void Run(const std::array<Step, N>& steps, Work& w) {
+  for (Step step : steps) step(w);
+}
+
 bool SwapsAxes(int orientation) { return orientation >= 5; }
+
+// The planned resize in the image's current axes: stored ones until it is oriented.
+std::pair<int, int> ResizeTarget(const Work& w) {
+  bool swap = !w.oriented && SwapsAxes(w.header.orientation);
+  return swap ? std::pair{w.plan.resizeHeight, w.plan.resizeWidth} : std::pair{w.plan.resizeWidth, w.plan.resizeHeight};
+}
 
 // Evaluates `image` into memory, under the deadline. Used where the next
 // operation needs random access (rotation) in a sequential pipeline.
@@ -45,8 +84,7 @@ VImage Materialise(const VImage& image, Deadline& deadline) {
 // Reload with the decoder's own downscaling, leaving lanczos3 the rest
 // (sharp's choice: JPEG DCT scaling by 2/4/8, WebP scaled decode).
 void ShrinkOnLoad(Work& w) {
-  int targetWidth = SwapsAxes(w.header.orientation) ? w.plan.resizeHeight : w.plan.resizeWidth;
-  int targetHeight = SwapsAxes(w.header.orientation) ? w.plan.resizeWidth : w.plan.resizeHeight;
+  auto [targetWidth, targetHeight] = ResizeTarget(w);
   double shrink = std::min(double(w.header.width) / targetWidth, double(w.header.height) / targetHeight);
   if (shrink < 2.0 || w.header.pages > 1) return;
   if (w.input.format() == Format::Jpeg) {
@@ -86,16 +124,14 @@ void ToSrgb(Work& w) {
 
 // Resampling and blurring straight alpha darkens edges; premultiply first.
 void Premultiply(Work& w) {
-  if (!w.image.has_alpha()) return;
+  if (!w.config.premultiply || !w.image.has_alpha()) return;
   w.image = w.image.premultiply();
   w.premultiplied = true;
 }
 
 // lanczos3 from the (possibly pre-shrunk) decode to the planned size.
 void Resize(Work& w) {
-  bool swap = SwapsAxes(w.header.orientation);
-  int targetWidth = swap ? w.plan.resizeHeight : w.plan.resizeWidth;
-  int targetHeight = swap ? w.plan.resizeWidth : w.plan.resizeHeight;
+  auto [targetWidth, targetHeight] = ResizeTarget(w);
   if (w.image.width() == targetWidth && w.image.height() == targetHeight) return;
   double hscale = double(targetWidth) / w.image.width();
   double vscale = double(targetHeight) / w.image.height();
@@ -107,8 +143,8 @@ void Resize(Work& w) {
 
 // A slight Gaussian blur, after the resize so its radius is in output pixels.
 void Blur(Work& w) {
-  if (w.options.blurSigma <= 0) return;
-  w.image = w.image.gaussblur(w.options.blurSigma);
+  if (w.config.blurSigma <= 0) return;
+  w.image = w.image.gaussblur(w.config.blurSigma);
 }
 
 void Unpremultiply(Work& w) {
@@ -117,40 +153,33 @@ void Unpremultiply(Work& w) {
   w.premultiplied = false;
 }
 
-// EXIF orientation, applied to the small resized image rather than the source.
+// EXIF orientation: a render applies it to the small resized image rather than the source.
 void Orient(Work& w) {
-  if (w.header.orientation == 1) return;
-  VImage image = Materialise(w.image, w.deadline);
+  if (w.oriented || w.header.orientation == 1) return;
+  VImage image = w.config.sequential ? Materialise(w.image, w.deadline) : w.image;
   image.set(VIPS_META_ORIENTATION, w.header.orientation);
   w.image = image.autorot();
+  w.oriented = true;
 }
 
-// The displayed size of the original: given for a working copy, else the input's own.
-int SourceWidth(const RenderOptions& options, const Header& header) {
-  return options.sourceWidth > 0 ? options.sourceWidth : header.OrientedWidth();
-}
-int SourceHeight(const RenderOptions& options, const Header& header) {
-  return options.sourceHeight > 0 ? options.sourceHeight : header.OrientedHeight();
-}
-
-// `crop`: place the box on the scaled image by the gravity (centred by default).
+// `crop`: place the box on the image by the gravity (centred by default), unless it is placed already.
 void Crop(Work& w) {
   if (!w.plan.crop) return;
-  if (!w.cropAt && LooksAtPixels(w.options.gravity)) {
+  if (!w.cropAt && LooksAtPixels(w.config.gravity)) {
     // The smart crop reads the image many times: from memory, not from the decoder.
     w.image = Materialise(w.image, w.deadline);
-    w.cropAt = SmartCropOffset(w.image, w.plan, w.options.gravity);
+    w.cropAt = SmartCropOffset(w.image, w.plan, w.config.gravity);
   } else if (!w.cropAt) {
     // The focus is in the original's pixels, also when the source is a working copy.
-    w.cropAt = PlaceCrop(w.plan, w.options.gravity, w.options.focus, SourceWidth(w.options, w.header), SourceHeight(w.options, w.header));
+    w.cropAt = PlaceCrop(w.plan, w.config.gravity, w.config.focus, w.config.sourceWidth, w.config.sourceHeight);
   }
   w.image = w.image.extract_area(w.cropAt->left, w.cropAt->top, w.plan.outWidth, w.plan.outHeight);
 }
 
 // JPEG has no alpha: flatten onto the background.
 void Flatten(Work& w) {
-  if (w.options.format != OutFormat::Jpeg || !w.image.has_alpha()) return;
-  const auto& bg = w.options.background;
+  if (!w.config.flatten || !w.image.has_alpha()) return;
+  const auto& bg = w.config.background;
   w.image = w.image.flatten(VImage::option()->set("background", std::vector<double>{bg[0], bg[1], bg[2]}));
   if (w.image.format() != VIPS_FORMAT_UCHAR) w.image = w.image.cast(VIPS_FORMAT_UCHAR);
 }
@@ -158,39 +187,83 @@ void Flatten(Work& w) {
 // `canvas`: centre on the background; transparent when alpha survives.
 void Canvas(Work& w) {
   if (!w.plan.canvas) return;
-  const auto& bg = w.options.background;
+  const auto& bg = w.config.background;
   std::vector<double> background{bg[0], bg[1], bg[2]};
   if (w.image.has_alpha()) background.push_back(0);
   w.image = w.image.embed(w.plan.left, w.plan.top, w.plan.outWidth, w.plan.outHeight,
                           VImage::option()->set("extend", VIPS_EXTEND_BACKGROUND)->set("background", background));
 }
 
-// The steps that fit one frame, after it is decoded.
-void FitFrame(Work& w) {
-  ToSrgb(w);
-  Premultiply(w);
-  Resize(w);
-  Blur(w);
-  Unpremultiply(w);
-  Orient(w);
-  Crop(w);
-  Flatten(w);
-  Canvas(w);
-}
+// One frame of a render, after it is decoded: fitted small first, then oriented and boxed.
+constexpr std::array<Step, 9> kFitFrame{ToSrgb, Premultiply, Resize, Blur, Unpremultiply, Orient, Crop, Flatten, Canvas};
 
 // An animation kept as one: each frame fitted the same way, then joined with its delays.
-void Animate(Work& w, int frames) {
-  if (frames <= 1) return FitFrame(w);
-  VImage strip = OpenFrames(w.input, frames);
+void FitFrames(Work& w) {
+  if (w.frames <= 1) return Run(kFitFrame, w);
+  VImage strip = OpenFrames(w.input, w.frames);
   std::vector<VImage> fitted;
-  for (const VImage& frame : SplitFrames(strip, w.header.height, frames)) {
-    Work f{w.input, w.options, w.deadline, w.header, w.plan, frame};
-    f.cropAt = w.cropAt;
-    FitFrame(f);
+  for (const VImage& frame : SplitFrames(strip, w.header.height, w.frames)) {
+    Work f = w;
+    f.image = frame;
+    Run(kFitFrame, f);
     w.cropAt = f.cropAt;
     fitted.push_back(f.image);
   }
   w.image = JoinFrames(fitted, strip);
+}
+
+// A render: decoded as small as the plan allows, then fitted frame by frame.
+constexpr std::array<Step, 2> kRender{ShrinkOnLoad, FitFrames};
+
+// An upload made ready to store: its crop is in displayed coordinates, so it is oriented
+// first, cropped, and only then downscaled to the stored-pixel limit.
+constexpr std::array<Step, 6> kStoreOriginal{ToSrgb, Orient, Crop, Premultiply, Resize, Unpremultiply};
+
+// The placeholders' decode: shrunk on load to the plan's size, in sRGB.
+constexpr std::array<Step, 2> kSummaryDecode{ShrinkOnLoad, ToSrgb};
+
+// Decodes every pixel of the first `pages` frames once, so a truncated or corrupt upload
+// is refused now rather than on its first render. JPEG decodes at 1/8: the entropy data
+// is still read in full, which is where truncation shows.
+void VerifyDecodes(const Input& input, Deadline& deadline, int pages = 1) {
+  VImage image = input.Open(true, input.format() == Format::Jpeg ? 8 : 1, 1.0, pages);
+  deadline.Watch(image);
+  try {
+    image.avg();
+  } catch (const vips::VError&) {
+    deadline.ThrowIfFired();
+    throw Failure(Code::CorruptImage, "The image could not be decoded", TakeVipsError());
+  }
+}
+
+// Encodes the pipeline's image. The pipeline reads lazily, so the encoder drives the
+// decoder and a failure there is as often the input's as the encoder's: the input is then
+// decoded again on its own. One that does not decode is CORRUPT_IMAGE; one that does
+// leaves ENCODE_FAILED, the service's failure. Only the failure path pays the decode.
+Encoded Encode(Work& w, const EncodeSettings& settings) {
+  try {
+    return Save(w.image, settings, w.deadline);
+  } catch (const Failure& failure) {
+    if (failure.code() != Code::EncodeFailed) throw;
+    VerifyDecodes(w.input, w.deadline, w.frames);
+    throw;
+  }
+}
+
+// What a render asks of the steps. The displayed size is the original's: given for a
+// working copy, else the input's own.
+StepConfig RenderConfig(const RenderOptions& options, const Header& header) {
+  StepConfig config;
+  config.sequential = true;
+  config.premultiply = true;
+  config.blurSigma = options.blurSigma;
+  config.gravity = options.gravity;
+  config.focus = options.focus;
+  config.sourceWidth = options.sourceWidth > 0 ? options.sourceWidth : header.OrientedWidth();
+  config.sourceHeight = options.sourceHeight > 0 ? options.sourceHeight : header.OrientedHeight();
+  config.flatten = options.format == OutFormat::Jpeg;
+  config.background = options.background;
+  return config;
 }
 
 }  // namespace
@@ -201,35 +274,20 @@ RenderResult Render(const Input& input, const RenderOptions& options) {
   Header header = HeaderOf(input, image);
   int frames = FramesKept(header, options.format, options.maxFrames);
   CheckPixels(header, options.maxInputPixels, options.maxPages, frames);
+  StepConfig config = RenderConfig(options, header);
   // A working copy is planned on the original's size: the output matches it to the pixel.
-  Work w{input, options, deadline, header,
-         PlanGeometry(SourceWidth(options, header), SourceHeight(options, header), options.width, options.height, options.fit),
-         image};
-
-  ShrinkOnLoad(w);
-  Animate(w, frames);
+  Work w{input, config, deadline, header,
+         PlanGeometry(config.sourceWidth, config.sourceHeight, options.width, options.height, options.fit), image};
+  w.frames = frames;
+  Run(kRender, w);
 
   int quality = options.quality >= 0 ? options.quality : AutoQuality(options.format, header, options.sourceQuality);
-  Encoded data = Save(w.image, EncodeSettings{options.format, quality, options.avifEffort, options.workingCopy}, deadline);
+  Encoded data = Encode(w, EncodeSettings{options.format, quality, options.avifEffort, options.workingCopy});
   int height = frames > 1 ? w.image.height() / frames : w.image.height();
   return RenderResult{std::move(data), options.format, w.image.width(), height};
 }
 
 namespace {
-
-// Decodes every pixel once, so a truncated or corrupt upload is refused now
-// rather than on its first render. JPEG decodes at 1/8: the entropy data is
-// still read in full, which is where truncation shows.
-void VerifyDecodes(const Input& input, Deadline& deadline) {
-  VImage image = input.Open(true, input.format() == Format::Jpeg ? 8 : 1);
-  deadline.Watch(image);
-  try {
-    image.avg();
-  } catch (const vips::VError&) {
-    deadline.ThrowIfFired();
-    throw Failure(Code::CorruptImage, "The image could not be decoded", TakeVipsError());
-  }
-}
 
 OutFormat StoredFormat(Format format) {
   switch (format) {
@@ -284,11 +342,32 @@ Summary SummaryOf(const Input& input, const Header& header, const Rect& displaye
   Plan plan{};
   plan.resizeWidth = std::max(1, static_cast<int>(std::lround(header.OrientedWidth() * scale)));
   plan.resizeHeight = std::max(1, static_cast<int>(std::lround(header.OrientedHeight() * scale)));
-  RenderOptions unused;
-  Work w{input, unused, deadline, header, plan, input.Open(true)};
-  ShrinkOnLoad(w);
-  ToSrgb(w);
+  StepConfig config;
+  Work w{input, config, deadline, header, plan, input.Open(true)};
+  Run(kSummaryDecode, w);
   return Summarise(w.image, header, displayed, deadline);
+}
+
+// The picture (after its crop) has more pixels than an original may keep: it is downscaled.
+bool OverPixelLimit(const Plan& plan, const PrepareOptions& options) {
+  return options.maxPixels > 0 && double(plan.outWidth) * plan.outHeight > options.maxPixels;
+}
+
+// The stored picture's sizes: the crop box (in displayed coordinates) is the plan's out
+// size, and the resize after it is to at most `maxPixels`, aspect kept.
+Plan StoredPlan(const Header& header, const PrepareOptions& options) {
+  Plan plan{};
+  plan.crop = options.crop;
+  plan.outWidth = options.crop ? options.rect.width : header.OrientedWidth();
+  plan.outHeight = options.crop ? options.rect.height : header.OrientedHeight();
+  plan.resizeWidth = plan.outWidth;
+  plan.resizeHeight = plan.outHeight;
+  if (OverPixelLimit(plan, options)) {
+    double scale = std::sqrt(options.maxPixels / (double(plan.outWidth) * plan.outHeight));
+    plan.resizeWidth = std::max(1, static_cast<int>(std::floor(plan.outWidth * scale)));
+    plan.resizeHeight = std::max(1, static_cast<int>(std::floor(plan.outHeight * scale)));
+  }
+  return plan;
 }
 
 }  // namespace
@@ -309,14 +388,12 @@ PrepareResult PrepareOriginal(const Input& input, const PrepareOptions& options)
     Rect whole{0, 0, header.OrientedWidth(), header.OrientedHeight()};
     result.summary = SummaryOf(input, header, options.crop ? options.rect : whole, deadline);
   }
-  int width = options.crop ? options.rect.width : header.OrientedWidth();
-  int height = options.crop ? options.rect.height : header.OrientedHeight();
-  bool tooLarge = options.maxPixels > 0 && double(width) * height > options.maxPixels;
-  bool reencode = header.orientation != 1 || options.crop || tooLarge ||
+  Plan plan = StoredPlan(header, options);
+  bool reencode = header.orientation != 1 || options.crop || OverPixelLimit(plan, options) ||
                   (!options.keepMetadata && CarriesMetadataToReencode(input));
   if (!reencode) {
-    result.width = width;
-    result.height = height;
+    result.width = plan.outWidth;
+    result.height = plan.outHeight;
     // Kept as uploaded, minus what only the uploader should see (GPS position, camera serial).
     if (!options.keepMetadata) {
       std::vector<uint8_t> stripped = StripMetadata(input.format(), input.data(), input.length());
@@ -329,35 +406,20 @@ PrepareResult PrepareOriginal(const Input& input, const PrepareOptions& options)
   }
   result.changed = true;
 
-  VImage image = input.Open(false);
-  RenderOptions unused;
-  Work w{input, unused, deadline, header, Plan{}, image};
-  ToSrgb(w);
-  image = w.image;
-  if (header.orientation != 1) {
-    image.set(VIPS_META_ORIENTATION, header.orientation);
-    image = image.autorot();
-  }
-  if (options.crop) {
-    image = image.extract_area(options.rect.x, options.rect.y, options.rect.width, options.rect.height);
-  }
-  if (tooLarge) {
-    double scale = std::sqrt(options.maxPixels / (double(width) * height));
-    int targetWidth = std::max(1, static_cast<int>(std::floor(width * scale)));
-    int targetHeight = std::max(1, static_cast<int>(std::floor(height * scale)));
-    bool alpha = image.has_alpha();
-    if (alpha) image = image.premultiply();
-    image = image.resize(double(targetWidth) / image.width(),
-                         VImage::option()
-                             ->set("vscale", double(targetHeight) / image.height())
-                             ->set("kernel", VIPS_KERNEL_LANCZOS3));
-    if (alpha) image = image.unpremultiply().cast(VIPS_FORMAT_UCHAR);
-  }
+  // Decoded whole and at random: rotation needs no copy in memory.
+  StepConfig config;
+  config.sequential = false;
+  config.premultiply = OverPixelLimit(plan, options);
+  Work w{input, config, deadline, header, plan, input.Open(false)};
+  // The crop box is given, not placed by a gravity.
+  if (options.crop) w.cropAt = CropOffset{options.rect.x, options.rect.y};
+  Run(kStoreOriginal, w);
+
   OutFormat format = StoredFormat(input.format());
-  result.data = Save(image, EncodeSettings{format, StoredQuality(format, header), kStoredAvifEffort}, deadline);
+  result.data = Encode(w, EncodeSettings{format, StoredQuality(format, header), kStoredAvifEffort});
   result.format = ToFormat(format);
-  result.width = image.width();
-  result.height = image.height();
+  result.width = w.image.width();
+  result.height = w.image.height();
   return result;
 }
 

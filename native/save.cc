@@ -97,8 +97,9 @@ Encoded Save(const VImage& image, const EncodeSettings& settings, Deadline& dead
     return Encoded(Encode(image, settings));
   } catch (const vips::VError&) {
     deadline.ThrowIfFired();
-    // The pipeline reads lazily: the decoder fails here as often as the encoder does.
-    throw Failure(Code::CorruptImage, "The image could not be decoded or encoded", TakeVipsError());
+    // The pipeline reads lazily, so a decoder's failure surfaces here too: the caller,
+    // which knows the input, tells the two apart (see Encode in pipeline.cc).
+    throw Failure(Code::EncodeFailed, "The image could not be encoded", TakeVipsError());
   }
 }
 

@@ -51,7 +51,8 @@ struct EncodeSettings {
 // Encodes `image` (8-bit sRGB, with or without alpha). The deadline can kill
 // the evaluation that the encoder drives. Metadata is never written. An image
 // with a page height below its height is a strip of frames: WebP and GIF
-// write it animated, with its `delay` and `loop`.
+// write it animated, with its `delay` and `loop`. Any libvips failure while it
+// runs throws ENCODE_FAILED, also one of the decoder it drives.
 Encoded Save(const vips::VImage& image, const EncodeSettings& settings, Deadline& deadline);
 
 }  // namespace iaas

@@ -109,11 +109,16 @@ Encoded Lqip(const VImage& small) {
   blurred = (alpha ? blurred.unpremultiply() : blurred).cast(VIPS_FORMAT_UCHAR);
   Encoded encoded;
   for (int quality : kLqipQualities) {
-    encoded = Encoded(blurred.webpsave_buffer(VImage::option()
-                                                  ->set("Q", quality)
-                                                  ->set("effort", 4)
-                                                  ->set("smart_subsample", true)
-                                                  ->set("keep", VIPS_FOREIGN_KEEP_NONE)));
+    try {
+      encoded = Encoded(blurred.webpsave_buffer(VImage::option()
+                                                    ->set("Q", quality)
+                                                    ->set("effort", 4)
+                                                    ->set("smart_subsample", true)
+                                                    ->set("keep", VIPS_FOREIGN_KEEP_NONE)));
+    } catch (const vips::VError&) {
+      // `small` is decoded already (in memory): this failure is the encoder's alone.
+      throw Failure(Code::EncodeFailed, "The placeholder could not be encoded", TakeVipsError());
+    }
     if (encoded.size() <= kLqipMaxBytes) return encoded;
   }
   // A 32 px WebP at quality 10 never comes near the limit; should one, it is halved.

@@ -11,7 +11,12 @@ import type { PreparedOriginal, RenderResult, SummarisedOriginal } from '../rend
 import type { RenderPool } from '../render/pool.js';
 import type { PrepareOptions, RenderOptions } from '../render/options.js';
 
-/** Failures a repeat of the same render would meet again: answered at once for a while. */
+/**
+ * Failures a repeat of the same render would meet again: answered at once for a while.
+ * ENCODE_FAILED is not among them: the input decoded, and the encoder's failure is the
+ * service's (memory, a library's limit or fault), not a property of the input, so the
+ * next request tries again rather than inheriting it.
+ */
 const REMEMBERED: ReadonlySet<ErrorCode> = new Set(['TIMEOUT', 'TOO_MANY_PIXELS', 'CORRUPT_IMAGE', 'CORRUPT_ORIGINAL', 'UNSUPPORTED_FORMAT']);
 
 /** What admission needs to know of a render. */

@@ -7,6 +7,7 @@ import {
   hostile,
   photoJpeg,
   pngDeclaring,
+  solid,
   tiffDeclaring,
   truncated,
 } from '../helpers/fixtures.js';
@@ -70,6 +71,23 @@ t.test('refuses a truncated JPEG with CORRUPT_IMAGE', async (t) => {
 t.test('refuses a JPEG with a corrupt header with CORRUPT_IMAGE', async (t) => {
   t.equal(codeOf(() => probe(corruptHeaderJpeg())), 'CORRUPT_IMAGE');
   t.equal(codeOf(() => render(corruptHeaderJpeg(), { width: 100 })), 'CORRUPT_IMAGE');
+});
+
+t.test('an image that decodes but that the encoder refuses is ENCODE_FAILED, not the input\'s CORRUPT_IMAGE', async (t) => {
+  // WebP holds at most 16383 pixels a side; converting a 1x20000 PNG at its own size asks for more.
+  const tall = solid(1, 20_000, [40, 90, 160], 'png');
+  let failure: ImageError | undefined;
+  try {
+    render(tall, { format: 'webp' });
+  } catch (error) {
+    failure = error as ImageError;
+  }
+  t.equal(failure?.code, 'ENCODE_FAILED');
+  t.equal(failure?.status, 500, 'the service\'s failure, not the client\'s');
+  t.ok(failure?.detail && /webpsave/.test(failure.detail), `detail keeps libvips' text for logs: ${failure?.detail}`);
+  t.notMatch(failure?.message ?? '', /webpsave|vips/i, 'the message is ours');
+  t.equal(codeOf(() => render(tall, { format: 'png' })), undefined, 'the same input renders as PNG: it decodes');
+  t.equal(codeOf(() => render(truncated(photoJpeg(400, 300)), { format: 'webp' })), 'CORRUPT_IMAGE', 'an input failing in the same encode is still CORRUPT_IMAGE');
 });
 
 t.test('keeps libvips text out of the message and out of later calls', async (t) => {

@@ -186,6 +186,25 @@ t.test('a truncated JPEG and a JPEG with a corrupt header are refused with 415, 
   }
 });
 
+t.test('a stored original that WebP cannot hold (1x20000) answers 500 ENCODE_FAILED as WebP, every time it is asked, and renders as PNG', async (t) => {
+  const mark = crashMark();
+  const id = unique('tall');
+  const tall = solid(1, 20_000, [40, 90, 160], 'png');
+  t.equal((await uploadImage(main.url, id, tall, { type: 'image/png', filename: 'tall.png', ext: 'png' })).status, 200, 'the upload decodes: 200');
+  const before = await main.server.admitter.stats();
+  for (const attempt of ['first', 'second']) {
+    const answer = await getBytes(`${main.url}/${id}.webp`);
+    const body = JSON.parse(answer.body.toString()) as { code?: string; error?: string };
+    t.same([answer.status, body.code], [500, 'ENCODE_FAILED'], `the ${attempt} WebP conversion answers 500 ENCODE_FAILED`);
+    t.notMatch(body.error ?? '', /webpsave|vips/i, 'no libvips text reaches the client');
+  }
+  const after = await main.server.admitter.stats();
+  // Not a property of the input: the next request tries again rather than inheriting the failure.
+  t.equal(after.negativeHits - before.negativeHits, 0, 'the repeat was not answered from the negative cache');
+  t.equal((await getBytes(`${main.url}/${id}.png`)).status, 200, 'the same original converts to PNG');
+  await assertAlive(t, main.url, mark);
+});
+
 t.test('MVG, MSL, SVG, PDF, PSD, HEIC and text payloads named .jpg are refused with 415, and libvips finds no allowed loader for them', async (t) => {
   const mark = crashMark();
   const payloads: [string, Uint8Array][] = [
