@@ -13,11 +13,12 @@ import type { PrepareOptions, RenderOptions } from '../render/options.js';
 
 /**
  * Failures a repeat of the same render would meet again: answered at once for a while.
- * ENCODE_FAILED is not among them: the input decoded, and the encoder's failure is the
- * service's (memory, a library's limit or fault), not a property of the input, so the
- * next request tries again rather than inheriting it.
+ * ENCODE_FAILED is among them although it is the service's failure, not the input's: the
+ * realistic cause is a format's own limit (WebP holds 16383 px a side), which the same
+ * render meets every time, and decoding a large original again and again to learn that
+ * is the kind of repeatable cost a client must not be able to buy.
  */
-const REMEMBERED: ReadonlySet<ErrorCode> = new Set(['TIMEOUT', 'TOO_MANY_PIXELS', 'CORRUPT_IMAGE', 'CORRUPT_ORIGINAL', 'UNSUPPORTED_FORMAT']);
+const REMEMBERED: ReadonlySet<ErrorCode> = new Set(['TIMEOUT', 'TOO_MANY_PIXELS', 'CORRUPT_IMAGE', 'CORRUPT_ORIGINAL', 'UNSUPPORTED_FORMAT', 'ENCODE_FAILED']);
 
 /** What admission needs to know of a render. */
 export interface RenderJob {
