@@ -73,6 +73,32 @@ export function treeThreadCpuMs(pid: number): ThreadCpu {
   return cpu;
 }
 
+/** CPU ms of a process and all its descendants, threads included. */
+export function treeCpuMs(pid: number): number {
+  const tree = treeThreadCpuMs(pid);
+  return tree.primary + tree.main + tree.rest;
+}
+
+/**
+ * Waits until the tree of `pid` is quiet: under `idlePercent` of one core over
+ * two periods of `periodMs` in a row, or until `maxMs`. A server that queued
+ * more work than its clients waited for (a peer at overload keeps rendering
+ * for connections that already timed out) would otherwise load the machine
+ * through the next contender's round. Resolves with the ms waited.
+ */
+export async function waitForQuiet(pid: number, { idlePercent = 10, periodMs = 500, maxMs = 120_000 } = {}): Promise<number> {
+  const started = performance.now();
+  let quietPeriods = 0;
+  let before = treeCpuMs(pid);
+  while (quietPeriods < 2 && performance.now() - started < maxMs) {
+    await sleep(periodMs);
+    const now = treeCpuMs(pid);
+    quietPeriods = now - before < (periodMs * idlePercent) / 100 ? quietPeriods + 1 : 0;
+    before = now;
+  }
+  return performance.now() - started;
+}
+
 /** Samples the tree's RSS on an interval; `stop` returns the peak seen. */
 export function startRssSampler(pid: number, intervalMs = 250): { stop(): number } {
   let peak = treeRssBytes(pid);

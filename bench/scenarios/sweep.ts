@@ -7,6 +7,7 @@
  */
 import { runAutocannon } from '../lib/load.js';
 import { MISS_SEQUENCE_LENGTH, missPath } from '../lib/plan.js';
+import { waitForQuiet } from '../lib/proc.js';
 import { alternate } from '../lib/rounds.js';
 import { startIaas, uploadPhoto } from '../lib/service.js';
 import type { SweepProbe, SweepResult } from '../lib/types.js';
@@ -67,6 +68,7 @@ export async function runSweepScenario(ctx: BenchContext): Promise<SweepResult> 
   await settleAll(Object.values(starting));
   const [service, peer] = [await starting.service, await starting.peer];
   const urls: Record<(typeof SWEEP_CONTENDERS)[number], string> = { iaas: service.url, 'node-peer': peer.url };
+  const pids: Record<(typeof SWEEP_CONTENDERS)[number], number> = { iaas: service.pid, 'node-peer': peer.pid };
   const probes: Record<number, SweepProbe> = {};
   try {
     await uploadPhoto(service.url, ctx.photo.bytes);
@@ -90,6 +92,9 @@ export async function runSweepScenario(ctx: BenchContext): Promise<SweepResult> 
           const result = await run;
           if (watching) probes[connections] = mergeProbes(probes[connections], await watching);
           cursors.set(contender, result.nextCursor ?? 0);
+          // Neither contender is measured while the other still works off a backlog of its last round.
+          const settledMs = await waitForQuiet(pids[contender]);
+          if (settledMs > 5_000) ctx.notes.push(`sweep-${connections}: ${contender} kept working ${(settledMs / 1000).toFixed(0)} s after its round ${r + 1} ended (the next round waited for it)`);
           ctx.collector.add(`${SWEEP_PREFIX}${connections}`, contender, connections, result);
         }
       }
