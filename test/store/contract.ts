@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import type tap from 'tap';
 import type { OriginalRecord, Store, VariantRecord } from '../../src/store/index.js';
-import { MIGRATIONS, TOKEN_LEASE_MS } from '../../src/store/migrations.js';
+import { TOKEN_LEASE_MS } from '../../src/images/tokens.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import { unique } from '../helpers/fixtures.js';
 
 /** Every migration version, in order: what schema_migrations holds after migrate(). */
