@@ -1,6 +1,6 @@
 /**
  * One worker process: its store client, storage clients, render pool and uWS
- * app, built from the frozen config. Used by the cluster (main.ts) and by tests.
+ * app, built from the frozen config. Used by the cluster (cluster/worker.ts) and by tests.
  */
 import { mkdir } from 'node:fs/promises';
 import { localAdmitter } from './admission/client.js';

@@ -8,7 +8,8 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { purgeBefore, purgeVariantsOf } from '../images/purge.js';
 import { issueToken } from '../images/tokens.js';
-import { main, migrate } from '../main.js';
+import { migrate } from '../cluster/supervisor.js';
+import { main } from '../main.js';
 import { backfillWorkingCopies } from './working-copies.js';
 import { cacheStorageFor, storeFor } from '../server.js';
 

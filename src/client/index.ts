@@ -12,9 +12,9 @@
  */
 import type { ImageInfo } from '../images/info.js';
 import {
+  checkId,
   EXTENSIONS,
   FORMAT_EXTENSION,
-  ID_PATTERN,
   INFO_EXTENSION,
   MAX_SCALE,
   MAX_URL_FRAMES,
@@ -52,6 +52,11 @@ function fail(what: string, name: string, value: unknown): never {
   throw new TypeError(`Expected ${what} for ${name} but received ${JSON.stringify(value)}`);
 }
 
+/** The client's refusal of a malformed id (see checkId in grammar.ts). */
+function refuseId(expected: string, id: string): never {
+  return fail(expected, 'id', id);
+}
+
 /** The format a client names, by the URL grammar's extensions (so `jpg` is `jpeg`). */
 function formatOf(name: unknown): UrlFormat {
   const format = typeof name === 'string' && Object.hasOwn(EXTENSIONS, name) ? EXTENSIONS[name] : undefined;
@@ -68,7 +73,7 @@ function checkSide(value: unknown, name: string): number {
 
 /** A URL for one image: `{base}/{id}_{w}_{h}[_{n}x].{ext}[?fit=..&quality=..&blur=true]`. */
 export function imageUrl(base: string, id: string, options: ImageUrlOptions = {}): string {
-  if (!ID_PATTERN.test(id)) fail('an id of 1-128 letters, digits, - or _', 'id', id);
+  checkId(id, refuseId);
   const format = formatOf(options.format ?? 'jpeg');
   const sized = options.width !== undefined || options.height !== undefined;
   let name = id;
@@ -180,7 +185,7 @@ export class ImageInfoError extends Error {
 
 /** Fetches `{base}/{id}.json`. Rejects with an ImageInfoError (404 NOT_FOUND for an unknown id). */
 export async function imageInfo(base: string, id: string, init: { signal?: AbortSignal } = {}): Promise<ImageInfo> {
-  if (!ID_PATTERN.test(id)) fail('an id of 1-128 letters, digits, - or _', 'id', id);
+  checkId(id, refuseId);
   const root = base.endsWith('/') ? base.slice(0, -1) : base;
   const response = await fetch(`${root}/${id}.${INFO_EXTENSION}`, { headers: { Accept: 'application/json' }, ...(init.signal ? { signal: init.signal } : {}) });
   const body = (await response.json().catch(() => ({}))) as Partial<ImageInfo> & { code?: string };

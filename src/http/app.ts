@@ -8,8 +8,8 @@ import type { Logger } from '../log.js';
 import { Exchange, InFlight } from './exchange.js';
 import { HotFiles } from './files.js';
 import { RefusalPacer } from './pacer.js';
-import { deleteRoute, getRoute, patchRoute, preflightRoute, tokenRoute, uploadRoute, type RouteDeps } from './routes.js';
-import { loadUws, type us_listen_socket } from './uws.js';
+import { routeTable, serve, type Route, type RouteDeps } from './routes.js';
+import { loadUws, type TemplatedApp, type us_listen_socket } from './uws.js';
 
 export interface HttpAppOptions {
   service: ImageService;
@@ -23,6 +23,9 @@ export interface HttpAppOptions {
   observe?: RouteDeps['observe'];
   deleted?: RouteDeps['deleted'];
 }
+
+/** The uWS registration of each method of the route table. */
+const UWS_METHOD = { GET: 'get', HEAD: 'head', POST: 'post', PATCH: 'patch', DELETE: 'del', OPTIONS: 'options' } as const satisfies Record<Route['method'], keyof TemplatedApp>;
 
 /** Bytes of the hottest cached files each worker keeps in memory (the README's 64 MB). */
 const HOT_FILE_BYTES = 64 * 1024 * 1024;
@@ -58,13 +61,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     ...(options.observe ? { observe: options.observe } : {}),
     ...(options.deleted ? { deleted: options.deleted } : {}),
   };
-  app.get('/*', getRoute(deps, 'GET'));
-  app.head('/*', getRoute(deps, 'HEAD'));
-  app.post('/token', tokenRoute(deps));
-  app.post('/*', uploadRoute(deps));
-  app.patch('/*', patchRoute(deps));
-  app.del('/*', deleteRoute(deps));
-  app.options('/*', preflightRoute(deps));
+  for (const route of routeTable(deps)) app[UWS_METHOD[route.method]](route.path, serve(deps, route));
+  // Any other method: refused as it arrives, before the door check (nothing of it is read).
   app.any('/*', (res, req) => {
     const exchange = new Exchange(res, req.getCaseSensitiveMethod(), req.getUrl(), options.log, inflight);
     exchange.json(405, { error: 'Method not allowed', code: 'BAD_REQUEST' }, { Allow: 'GET, HEAD, POST, PATCH, DELETE' });

@@ -1,6 +1,8 @@
 /**
- * The routes: each copies what it needs out of the uWS request synchronously,
- * then awaits the use case and writes the answer corked.
+ * The routes, as one table registered by app.ts: each copies what it needs
+ * out of the uWS request synchronously, then awaits the use case and writes
+ * the answer corked. One wrapper (`serve`) opens the exchange, refuses at the
+ * door, and answers whatever the route's work throws.
  */
 import { ImageError } from '../errors.js';
 import { readHints } from '../images/client-hints.js';
@@ -11,6 +13,7 @@ import type { Logger } from '../log.js';
 import { checkNewId, parseIdPath, parseImageRequest, parseInfoPath } from '../options/parse.js';
 import { parseUploadQuery } from '../options/upload.js';
 import type { DiscardBound } from './body.js';
+import { doorCheck } from './door.js';
 import { Exchange } from './exchange.js';
 import type { HotFiles } from './files.js';
 import { receiveSmallBody, receiveUpload } from './multipart.js';
@@ -37,40 +40,34 @@ export interface RouteDeps {
   observe?: (method: string, path: string, status: number) => void;
   /** Tells the other processes an id was deleted (or its focal point moved); resolves once they forgot it. */
   deleted?: (id: string) => Promise<void>;
-  /** Optional extra GET routes (metrics), by path. */
+  /** Optional extra GET (and HEAD) routes (metrics), by path. */
   extraGet?: Record<string, (exchange: Exchange) => Promise<void> | void>;
 }
 
+/** What a route's synchronous part sees: the uWS request is valid only until it returns. */
+export interface RouteRequest {
+  exchange: Exchange;
+  req: HttpRequest;
+  res: HttpResponse;
+  /** Who asks (see clientOf); read only for paced routes, empty for the others. */
+  client: string;
+}
 
-/** Request headers beyond this many bytes are refused: uWS itself accepts up to its buffer size. */
-export const MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * A route's asynchronous part; what it throws is answered by the wrapper.
+ * `defer` registers a cleanup run after that answer (an upload's temp file).
+ */
+export type RouteWork = (defer: (cleanup: () => Promise<void>) => void) => Promise<void>;
 
-/** Why a request must be refused at the door, if it must; `drop` when it smells of smuggling. */
-function doorCheck(req: HttpRequest): { error: ImageError; drop: boolean } | undefined {
-  let total = 0;
-  const lengths = new Set<string>();
-  let lengthHeaders = 0;
-  const encodings: string[] = [];
-  req.forEach((key, value) => {
-    total += key.length + value.length + 4;
-    if (key === 'content-length') {
-      lengthHeaders++;
-      lengths.add(value.trim());
-    } else if (key === 'transfer-encoding') encodings.push(value.trim().toLowerCase());
-  });
-  const bad = (reason: string) => new ImageError('BAD_REQUEST', reason);
-  if (total > MAX_HEADER_BYTES) return { error: bad(`Request headers larger than ${MAX_HEADER_BYTES} bytes`), drop: false };
-  // RFC 9112: differing Content-Length values, or both framings, are request smuggling.
-  if (lengths.size > 1) return { error: bad('Conflicting Content-Length headers'), drop: true };
-  if (encodings.length > 0 && lengthHeaders > 0) return { error: bad('Both Transfer-Encoding and Content-Length'), drop: true };
-  for (const length of lengths) {
-    if (!/^\d{1,15}$/.test(length)) return { error: bad(`Expected a Content-Length of digits but received ${JSON.stringify(length.slice(0, 20))}`), drop: false };
-  }
-  // RFC 9112 6.1: a transfer coding the server does not understand is 501, and the body cannot be framed.
-  if (encodings.length > 0 && (encodings.length > 1 || encodings[0] !== 'chunked')) {
-    return { error: new ImageError('NOT_IMPLEMENTED', `Transfer-Encoding ${JSON.stringify(encodings.join(', ').slice(0, 40))} is not supported; only chunked is`), drop: false };
-  }
-  return undefined;
+/** One entry of the route table. */
+export interface Route {
+  method: 'GET' | 'HEAD' | 'POST' | 'PATCH' | 'DELETE' | 'OPTIONS';
+  /** A uWS pattern: an exact path (matched against the raw URL path, no query) or `/*`; exact paths win. */
+  path: string;
+  /** Its refusals for overload are held a moment for a client that keeps asking (pacer.ts). */
+  paced?: boolean;
+  /** Reads the request; returns the work to await, or nothing when it answered already. */
+  handle(request: RouteRequest): RouteWork | undefined;
 }
 
 function begin(deps: RouteDeps, res: HttpResponse, req: HttpRequest): Exchange {
@@ -179,71 +176,86 @@ function writeInfo(exchange: Exchange, method: 'GET' | 'HEAD', info: { body: str
   exchange.send(200, { ...headers, 'Content-Type': 'application/json' }, info.body);
 }
 
-/** GET and HEAD of everything: service paths first, then images. */
-export function getRoute(deps: RouteDeps, method: 'GET' | 'HEAD') {
+/** The one wrapper of every route: the exchange, the door check, and the answer to what the work throws. */
+export function serve(deps: RouteDeps, route: Route) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const exchange = begin(deps, res, req);
     if (exchange.oversized) return;
-    const path = exchange.path;
-    const query = req.getQuery() ?? '';
-    const accept = req.getHeader('accept');
-    const freshnessToken = req.getHeader('freshness-token');
-    const ifNoneMatch = req.getHeader('if-none-match');
-    const conditions: Conditions = { ifNoneMatch, ifModifiedSince: req.getHeader('if-modified-since') };
-    const hints = readHints((name) => req.getHeader(name));
-    const client = clientOf(deps, res, req);
+    const client = route.paced ? clientOf(deps, res, req) : '';
+    const work = route.handle({ exchange, req, res, client });
+    if (!work) return;
     void (async () => {
+      let cleanup: (() => Promise<void>) | undefined;
       try {
-        if (path === '/_health') {
-          if (deps.draining()) throw new ImageError('UNAVAILABLE', 'Shutting down');
-          await deps.service.health();
-          return exchange.send(200, { 'Content-Type': 'text/plain' }, 'OK');
-        }
-        if (path === '/robots.txt') {
-          return exchange.send(200, { 'Content-Type': 'text/plain' }, `User-agent: *\n${deps.allowIndexing ? 'Allow' : 'Disallow'}: /\n`);
-        }
-        if (path === '/favicon.ico') throw new ImageError('NOT_FOUND', 'No favicon');
-        const extra = deps.extraGet?.[path];
-        if (extra) return await extra(exchange);
-        const infoId = parseInfoPath(path);
-        if (infoId !== undefined) {
-          exchange.logFields.id = infoId;
-          return writeInfo(exchange, method, await deps.service.info(infoId, client), ifNoneMatch);
-        }
-        const request = parseImageRequest(path, query);
-        exchange.logFields.id = request.id;
-        const reply = await deps.service.get(request, { method, accept, hints, freshnessToken, query, client, signal: abortSignalOf(exchange) });
-        // The client went away: write nothing, not even the cache entry.
-        if (exchange.aborted) return reply.type === 'bytes' ? reply.abandon?.() : undefined;
-        await writeImage(deps, exchange, reply, conditions);
+        await work((fn) => (cleanup = fn));
       } catch (error) {
-        answerError(deps, exchange, error, client);
+        if (route.paced) answerError(deps, exchange, error, client);
+        else exchange.fail(error);
+      } finally {
+        await cleanup?.();
       }
     })();
   };
 }
 
+/** GET /_health: 503 once draining or when the store cannot be reached. */
+function health(deps: RouteDeps, { exchange }: RouteRequest): RouteWork {
+  return async () => {
+    if (deps.draining()) throw new ImageError('UNAVAILABLE', 'Shutting down');
+    await deps.service.health();
+    exchange.send(200, { 'Content-Type': 'text/plain' }, 'OK');
+  };
+}
+
+/** GET /robots.txt: crawling allowed only with allow_indexing. */
+function robots(deps: RouteDeps, { exchange }: RouteRequest): RouteWork {
+  return async () => exchange.send(200, { 'Content-Type': 'text/plain' }, `User-agent: *\n${deps.allowIndexing ? 'Allow' : 'Disallow'}: /\n`);
+}
+
+/** GET /favicon.ico: there is none, and browsers ask for it on every page. */
+function favicon(): RouteWork {
+  return async () => {
+    throw new ImageError('NOT_FOUND', 'No favicon');
+  };
+}
+
+/** GET and HEAD of everything else: /{id}.json, then images. */
+function readImage(deps: RouteDeps, method: 'GET' | 'HEAD', { exchange, req, client }: RouteRequest): RouteWork {
+  const path = exchange.path;
+  const query = req.getQuery() ?? '';
+  const accept = req.getHeader('accept');
+  const freshnessToken = req.getHeader('freshness-token');
+  const ifNoneMatch = req.getHeader('if-none-match');
+  const conditions: Conditions = { ifNoneMatch, ifModifiedSince: req.getHeader('if-modified-since') };
+  const hints = readHints((name) => req.getHeader(name));
+  return async () => {
+    const infoId = parseInfoPath(path);
+    if (infoId !== undefined) {
+      exchange.logFields.id = infoId;
+      return writeInfo(exchange, method, await deps.service.info(infoId, client), ifNoneMatch);
+    }
+    const request = parseImageRequest(path, query);
+    exchange.logFields.id = request.id;
+    const reply = await deps.service.get(request, { method, accept, hints, freshnessToken, query, client, signal: abortSignalOf(exchange) });
+    // The client went away: write nothing, not even the cache entry.
+    if (exchange.aborted) return reply.type === 'bytes' ? reply.abandon?.() : undefined;
+    await writeImage(deps, exchange, reply, conditions);
+  };
+}
+
 /** POST /token with {"id", "secret"?}. */
-export function tokenRoute(deps: RouteDeps) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    const exchange = begin(deps, res, req);
-    if (exchange.oversized) return;
-    const body = receiveSmallBody(exchange, exchange.acceptBody({ bytes: 64 * 1024, ms: 5_000 }), 16 * 1024);
-    void (async () => {
-      try {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse((await body).toString('utf8') || '{}');
-        } catch {
-          throw new ImageError('BAD_REQUEST', 'Expected a JSON body like {"id": "photo"}');
-        }
-        if (!parsed || typeof parsed !== 'object') throw new ImageError('BAD_REQUEST', 'Expected a JSON object');
-        const token = await deps.service.issueToken(parsed as { id?: unknown; secret?: unknown });
-        exchange.json(200, { token });
-      } catch (error) {
-        exchange.fail(error);
-      }
-    })();
+function token(deps: RouteDeps, { exchange }: RouteRequest): RouteWork {
+  const body = receiveSmallBody(exchange, exchange.acceptBody({ bytes: 64 * 1024, ms: 5_000 }), 16 * 1024);
+  return async () => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse((await body).toString('utf8') || '{}');
+    } catch {
+      throw new ImageError('BAD_REQUEST', 'Expected a JSON body like {"id": "photo"}');
+    }
+    if (!parsed || typeof parsed !== 'object') throw new ImageError('BAD_REQUEST', 'Expected a JSON object');
+    const token = await deps.service.issueToken(parsed as { id?: unknown; secret?: unknown });
+    exchange.json(200, { token });
   };
 }
 
@@ -253,123 +265,116 @@ export function tokenRoute(deps: RouteDeps) {
  * shape, then the token itself in the store) is judged before a byte of it
  * is read; a refusal is answered at once and the body drained behind it.
  */
-export function uploadRoute(deps: RouteDeps) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    const exchange = begin(deps, res, req);
-    if (exchange.oversized) return;
-    const token = req.getHeader('x-token');
-    const contentType = req.getHeader('content-type');
-    const declared = Number(req.getHeader('content-length') || '0');
-    const query = req.getQuery() ?? '';
-    const client = clientOf(deps, res, req);
-    const body = exchange.acceptBody(discardBound(deps));
-    let id: string;
-    let uploadQuery: ReturnType<typeof parseUploadQuery>;
-    try {
-      id = checkNewId(parseIdPath(exchange.path));
-      uploadQuery = parseUploadQuery(query);
-      if (declared > deps.maxUploadBytes) throw new ImageError('PAYLOAD_TOO_LARGE', `The upload is larger than ${deps.maxUploadBytes} bytes`);
-      checkToken(token);
-    } catch (error) {
-      return exchange.fail(error);
-    }
-    exchange.logFields.id = id;
-    // Nothing more is read until the token is known to be good.
-    body.pause();
-    void (async () => {
-      let cleanup: (() => Promise<void>) | undefined;
-      try {
-        const result = await deps.service.upload({
-          id,
-          token,
-          client,
-          ...(uploadQuery.crop ? { crop: uploadQuery.crop } : {}),
-          ...(uploadQuery.focus ? { focus: uploadQuery.focus } : {}),
-          receive: async () => {
-            body.resume();
-            const intake = await receiveUpload(exchange, body, contentType, { maxBytes: deps.maxUploadBytes, tempDir: deps.tempDir });
-            cleanup = intake.cleanup;
-            return { file: intake.file };
-          },
-          aborted: () => exchange.aborted,
-        });
-        exchange.json(200, { status: 'OK', id: result.id, original_width: result.width, original_height: result.height });
-        // Only now, and counted in flight so a clean shutdown lets them finish: working copies, pre-renders.
-        deps.inflight.enter();
-        setImmediate(() =>
-          void Promise.all([
-            deps.service.makeWorkingCopies(result.id).catch((error: unknown) => deps.log.warn({ err: error, id: result.id }, 'making working copies failed')),
-            deps.service.prerender(result.id).catch((error: unknown) => deps.log.warn({ err: error, id: result.id }, 'prerendering failed')),
-          ]).finally(() => deps.inflight.leave()),
-        );
-      } catch (error) {
-        answerError(deps, exchange, error, client);
-      } finally {
-        await cleanup?.();
-      }
-    })();
+function upload(deps: RouteDeps, { exchange, req, client }: RouteRequest): RouteWork | undefined {
+  const token = req.getHeader('x-token');
+  const contentType = req.getHeader('content-type');
+  const declared = Number(req.getHeader('content-length') || '0');
+  const query = req.getQuery() ?? '';
+  const body = exchange.acceptBody(discardBound(deps));
+  let id: string;
+  let uploadQuery: ReturnType<typeof parseUploadQuery>;
+  try {
+    id = checkNewId(parseIdPath(exchange.path));
+    uploadQuery = parseUploadQuery(query);
+    if (declared > deps.maxUploadBytes) throw new ImageError('PAYLOAD_TOO_LARGE', `The upload is larger than ${deps.maxUploadBytes} bytes`);
+    checkToken(token);
+  } catch (error) {
+    exchange.fail(error);
+    return undefined;
+  }
+  exchange.logFields.id = id;
+  // Nothing more is read until the token is known to be good.
+  body.pause();
+  return async (defer) => {
+    const result = await deps.service.upload({
+      id,
+      token,
+      client,
+      ...(uploadQuery.crop ? { crop: uploadQuery.crop } : {}),
+      ...(uploadQuery.focus ? { focus: uploadQuery.focus } : {}),
+      receive: async () => {
+        body.resume();
+        const intake = await receiveUpload(exchange, body, contentType, { maxBytes: deps.maxUploadBytes, tempDir: deps.tempDir });
+        defer(intake.cleanup);
+        return { file: intake.file };
+      },
+      aborted: () => exchange.aborted,
+    });
+    exchange.json(200, { status: 'OK', id: result.id, original_width: result.width, original_height: result.height });
+    // Only now, and counted in flight so a clean shutdown lets them finish: working copies, pre-renders.
+    deps.inflight.enter();
+    setImmediate(() =>
+      void Promise.all([
+        deps.service.makeWorkingCopies(result.id).catch((error: unknown) => deps.log.warn({ err: error, id: result.id }, 'making working copies failed')),
+        deps.service.prerender(result.id).catch((error: unknown) => deps.log.warn({ err: error, id: result.id }, 'prerendering failed')),
+      ]).finally(() => deps.inflight.leave()),
+    );
   };
 }
 
 /** DELETE /{id}, authorised by X-Secret. */
-export function deleteRoute(deps: RouteDeps) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    const exchange = begin(deps, res, req);
-    if (exchange.oversized) return;
-    const secret = req.getHeader('x-secret');
-    void (async () => {
-      try {
-        const id = parseIdPath(exchange.path);
-        const result = await deps.service.delete(id, secret);
-        deps.hot.forget('');
-        // Answer only once every worker has forgotten the id, so no later request sees it.
-        await deps.deleted?.(id);
-        exchange.json(200, { status: 'OK', id, variants: result.variants });
-      } catch (error) {
-        exchange.fail(error);
-      }
-    })();
+function remove(deps: RouteDeps, { exchange, req }: RouteRequest): RouteWork {
+  const secret = req.getHeader('x-secret');
+  return async () => {
+    const id = parseIdPath(exchange.path);
+    const result = await deps.service.delete(id, secret);
+    deps.hot.forget('');
+    // Answer only once every worker has forgotten the id, so no later request sees it.
+    await deps.deleted?.(id);
+    exchange.json(200, { status: 'OK', id, variants: result.variants });
   };
 }
 
 /** PATCH /{id} with X-Secret and `{"focus": {"x", "y"}}` or `{"focus": null}`. */
-export function patchRoute(deps: RouteDeps) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    const exchange = begin(deps, res, req);
-    if (exchange.oversized) return;
-    const secret = req.getHeader('x-secret');
-    const body = receiveSmallBody(exchange, exchange.acceptBody({ bytes: 64 * 1024, ms: 5_000 }), 16 * 1024);
-    void (async () => {
-      try {
-        const id = parseIdPath(exchange.path);
-        exchange.logFields.id = id;
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse((await body).toString('utf8'));
-        } catch {
-          throw new ImageError('BAD_REQUEST', 'Expected a JSON body like {"focus": {"x": 10, "y": 20}}');
-        }
-        const result = await deps.service.changeFocus(id, secret, parsed);
-        deps.hot.forget('');
-        // Answer only once every worker has forgotten the old point, so no later request renders with it.
-        await deps.deleted?.(id);
-        exchange.json(200, { status: 'OK', id, focus: result.focus, variants: result.variants });
-      } catch (error) {
-        exchange.fail(error);
-      }
-    })();
+function patch(deps: RouteDeps, { exchange, req }: RouteRequest): RouteWork {
+  const secret = req.getHeader('x-secret');
+  const body = receiveSmallBody(exchange, exchange.acceptBody({ bytes: 64 * 1024, ms: 5_000 }), 16 * 1024);
+  return async () => {
+    const id = parseIdPath(exchange.path);
+    exchange.logFields.id = id;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse((await body).toString('utf8'));
+    } catch {
+      throw new ImageError('BAD_REQUEST', 'Expected a JSON body like {"focus": {"x": 10, "y": 20}}');
+    }
+    const result = await deps.service.changeFocus(id, secret, parsed);
+    deps.hot.forget('');
+    // Answer only once every worker has forgotten the old point, so no later request renders with it.
+    await deps.deleted?.(id);
+    exchange.json(200, { status: 'OK', id, focus: result.focus, variants: result.variants });
   };
 }
 
 /** CORS preflight: pages on other origins may get tokens, upload and delete. */
-export function preflightRoute(deps: RouteDeps) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    const exchange = begin(deps, res, req);
-    if (exchange.oversized) return;
-    exchange.send(204, {
-      'Access-Control-Allow-Methods': 'GET, HEAD, POST, PATCH, DELETE',
-      'Access-Control-Allow-Headers': 'Content-Type, X-Token, X-Secret, freshness-token',
-      'Access-Control-Max-Age': '86400',
-    });
-  };
+function preflight({ exchange }: RouteRequest): undefined {
+  exchange.send(204, {
+    'Access-Control-Allow-Methods': 'GET, HEAD, POST, PATCH, DELETE',
+    'Access-Control-Allow-Headers': 'Content-Type, X-Token, X-Secret, freshness-token',
+    'Access-Control-Max-Age': '86400',
+  });
+  return undefined;
+}
+
+/**
+ * Every route. GET and HEAD answer the same paths: the service's own (and the
+ * extra ones, such as /metrics), then /{id}.json and images for the rest. A
+ * method no entry names is answered 405 by app.ts.
+ */
+export function routeTable(deps: RouteDeps): Route[] {
+  const reads = (['GET', 'HEAD'] as const).flatMap((method): Route[] => [
+    { method, path: '/_health', paced: true, handle: (request) => health(deps, request) },
+    { method, path: '/robots.txt', paced: true, handle: (request) => robots(deps, request) },
+    { method, path: '/favicon.ico', paced: true, handle: () => favicon() },
+    ...Object.entries(deps.extraGet ?? {}).map(([path, answer]): Route => ({ method, path, paced: true, handle: ({ exchange }) => async () => answer(exchange) })),
+    { method, path: '/*', paced: true, handle: (request) => readImage(deps, method, request) },
+  ]);
+  return [
+    ...reads,
+    { method: 'POST', path: '/token', handle: (request) => token(deps, request) },
+    { method: 'POST', path: '/*', paced: true, handle: (request) => upload(deps, request) },
+    { method: 'PATCH', path: '/*', handle: (request) => patch(deps, request) },
+    { method: 'DELETE', path: '/*', handle: (request) => remove(deps, request) },
+    { method: 'OPTIONS', path: '/*', handle: preflight },
+  ];
 }

@@ -3,10 +3,10 @@
  * The HTTP layer calls these; tests can call them without a server.
  */
 import { parseImageRequest, type VariantRequest } from '../options/parse.js';
+import { deleteImage } from './delete.js';
 import { changeFocus, type FocusResult } from './focus.js';
 import { Infos, type InfoReply } from './info.js';
 import { Originals } from './originals.js';
-import { deleteImage } from './purge.js';
 import { issueToken } from './tokens.js';
 import { NO_EVENTS, type ImageDeps, type ImageReply, type RequestContext } from './types.js';
 import { upload, type UploadInput, type UploadResult } from './upload.js';

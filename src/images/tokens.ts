@@ -8,6 +8,13 @@ import { checkNewId } from '../options/parse.js';
 import type { Store } from '../store/types.js';
 import { NO_EVENTS, type ImageEvents } from './types.js';
 
+/**
+ * How long a consumed token stays locked to its upload. An upload that never
+ * completed (its process died) frees the token after this, never sooner: no
+ * live upload takes this long (render and storage timeouts are seconds).
+ */
+export const TOKEN_LEASE_MS = 5 * 60_000;
+
 /** Tokens are 32 random bytes as 64 lowercase hex characters. */
 export const TOKEN_PATTERN = /^[0-9a-f]{64}$/;
 

@@ -8,9 +8,21 @@
  *   /{id}.json                   what is known of the original (size, focus, placeholders)
  */
 
-/** Ids: 1..128 letters, digits, `-` and `_`. Nothing else can reach a folder. */
-export const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+/** The longest id. */
 export const MAX_ID_LENGTH = 128;
+/** Ids: 1..MAX_ID_LENGTH letters, digits, `-` and `_`. Nothing else can reach a folder. */
+export const ID_PATTERN = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_ID_LENGTH}}$`);
+/** What an id must be, as error messages say it. */
+export const ID_EXPECTED = `an id of 1-${MAX_ID_LENGTH} letters, digits, - or _`;
+
+/**
+ * Returns `id` when it is an id; else `refuse` throws the caller's own error
+ * (the server's 400, the client helper's TypeError) for what was expected.
+ */
+export function checkId(id: string, refuse: (expected: string, id: string) => never): string {
+  if (!ID_PATTERN.test(id)) refuse(ID_EXPECTED, id);
+  return id;
+}
 
 /** The largest number the URL grammar accepts for a side, before the configured bounds apply. */
 export const MAX_URL_SIDE = 100_000;

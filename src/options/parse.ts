@@ -5,8 +5,9 @@
  */
 import { ImageError, badOption } from '../errors.js';
 import {
+  checkId,
   EXTENSIONS,
-  ID_PATTERN,
+  ID_EXPECTED,
   INFO_EXTENSION,
   MAX_ID_LENGTH,
   MAX_SCALE,
@@ -70,11 +71,9 @@ function parseScale(token: string): number {
   return value;
 }
 
-function checkId(id: string): string {
-  if (!ID_PATTERN.test(id)) {
-    throw new ImageError('BAD_REQUEST', `Expected an id of 1-${MAX_ID_LENGTH} letters, digits, - or _ but received ${JSON.stringify(id.slice(0, 40))}`);
-  }
-  return id;
+/** The server's refusal of a malformed id (see checkId in grammar.ts). */
+function refuseId(expected: string, id: string): never {
+  throw new ImageError('BAD_REQUEST', `Expected ${expected} but received ${JSON.stringify(id.slice(0, 40))}`);
 }
 
 /** Reads the query once; a parameter given twice is an error, not a guess. */
@@ -163,7 +162,7 @@ export function parseImageRequest(path: string, query = ''): VariantRequest {
     height = parseSide(h, 'height');
     parts.length -= 2;
   }
-  const id = checkId(parts.join('_'));
+  const id = checkId(parts.join('_'), refuseId);
   const values = readQuery(query);
   const quality = parseQuality(values);
   const blur = parseBoolean(values, 'blur');
@@ -193,8 +192,8 @@ export function parseImageRequest(path: string, query = ''): VariantRequest {
  * `photo` at 10x20, so such an id could be uploaded but never fetched.
  */
 export function checkNewId(id: unknown): string {
-  if (typeof id !== 'string') throw new ImageError('BAD_REQUEST', `Expected an id of 1-${MAX_ID_LENGTH} letters, digits, - or _ but received ${typeof id}`);
-  checkId(id);
+  if (typeof id !== 'string') throw new ImageError('BAD_REQUEST', `Expected ${ID_EXPECTED} but received ${typeof id}`);
+  checkId(id, refuseId);
   let parsed: VariantRequest | undefined;
   try {
     parsed = parseImageRequest(`/${id}.jpg`);
@@ -214,7 +213,7 @@ export function parseIdPath(path: string): string {
   const dot = path.indexOf('.');
   const name = dot === -1 ? path.slice(1) : path.slice(1, dot);
   if (dot !== -1) splitPath(path);
-  return checkId(name);
+  return checkId(name, refuseId);
 }
 
 /** The id of `GET /{id}.json`, or undefined when the path names no JSON answer. */
@@ -222,5 +221,5 @@ export function parseInfoPath(path: string): string | undefined {
   if (!path.toLowerCase().endsWith(`.${INFO_EXTENSION}`)) return undefined;
   if (path.length > MAX_PATH_LENGTH) throw new ImageError('BAD_REQUEST', `Expected a path of at most ${MAX_PATH_LENGTH} characters`);
   if (!path.startsWith('/') || path.indexOf('/', 1) !== -1) throw new ImageError('BAD_REQUEST', 'Expected a path of the form /{id}.json');
-  return checkId(path.slice(1, -(INFO_EXTENSION.length + 1)));
+  return checkId(path.slice(1, -(INFO_EXTENSION.length + 1)), refuseId);
 }

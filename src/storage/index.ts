@@ -2,14 +2,16 @@
  * The storage entry point: one factory that picks the backend from
  * configuration, so the rest of iaas only ever sees `ObjectStorage`.
  */
-import { lazyS3Storage, s3PublicBase } from './lazy.js';
+import { s3PublicBase } from './keys.js';
+import { lazyS3Storage } from './lazy.js';
 import { createLocalStorage } from './local.js';
 import type { S3StorageOptions } from './s3.js';
 import type { ObjectStorage } from './types.js';
 
 export type { ObjectStorage } from './types.js';
 export type { S3StorageOptions } from './s3.js';
-export { assertValidKey, createLocalStorage } from './local.js';
+export { assertValidKey } from './keys.js';
+export { createLocalStorage } from './local.js';
 
 /** Which backend to use and its options. */
 export type StorageOptions = { kind: 'local'; rootDir: string } | ({ kind: 's3' } & S3StorageOptions);

@@ -3,14 +3,8 @@
  * SDK and pg take most of a worker's boot time; a worker on the embedded
  * defaults never loads them, and a replacement worker starts serving sooner.
  */
+import { objectUrl } from './keys.js';
 import type { ObjectStorage } from './types.js';
-
-/** Public base URL of S3 objects: the CDN when given, else the bucket's own URL. */
-export function s3PublicBase(options: { bucket: string; region?: string; endpoint?: string; cacheHost?: string }): string {
-  const trim = (url: string) => url.replace(/\/+$/, '');
-  const region = options.region ?? 'us-east-1';
-  return trim(options.cacheHost ?? (options.endpoint ? `${trim(options.endpoint)}/${options.bucket}` : `https://${options.bucket}.s3.${region}.amazonaws.com`));
-}
 
 /** An S3 ObjectStorage that imports the SDK when first called. */
 export function lazyS3Storage(load: () => Promise<ObjectStorage>, publicBase: string): ObjectStorage {
@@ -25,6 +19,6 @@ export function lazyS3Storage(load: () => Promise<ObjectStorage>, publicBase: st
     delete: async (keys) => (await get()).delete(keys),
     list: async (prefix, limit) => (await get()).list(prefix, limit),
     localPath: () => null,
-    publicUrl: (key) => `${publicBase}/${key}`,
+    publicUrl: (key) => objectUrl(publicBase, key),
   };
 }

@@ -8,29 +8,11 @@ import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { ImageError } from '../errors.js';
+import { assertValidKey } from './keys.js';
 import type { ObjectStorage } from './types.js';
-
-/** One `/`-separated segment of a key; the leading character rules out `.`, `..` and our `.tmp-` files. */
-const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$/;
 
 /** Errors that mean "no such object" rather than "the disk failed". */
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
-
-/**
- * Rejects a key that is not a plain relative path of safe segments, with
- * ImageError('BAD_REQUEST'). Keys come from iaas itself; this is defence in
- * depth, shared by every backend so a key valid in one is valid in all.
- */
-export function assertValidKey(key: string): void {
-  if (typeof key !== 'string' || key.length === 0 || key.length > 1024) {
-    throw new ImageError('BAD_REQUEST', 'Invalid storage key', { detail: `key: ${String(key).slice(0, 64)}` });
-  }
-  for (const segment of key.split('/')) {
-    if (segment === '.' || segment === '..' || !SEGMENT.test(segment)) {
-      throw new ImageError('BAD_REQUEST', 'Invalid storage key', { detail: `key: ${JSON.stringify(key.slice(0, 64))}` });
-    }
-  }
-}
 
 /**
  * Storage in `rootDir` (created on first write). Keys map to files below it;

@@ -16,8 +16,7 @@ import {
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import { ImageError } from '../errors.js';
-import { s3PublicBase } from './lazy.js';
-import { assertValidKey } from './local.js';
+import { assertValidKey, objectUrl, s3PublicBase } from './keys.js';
 import type { ObjectStorage } from './types.js';
 
 /** Options of the S3 backend. */
@@ -186,8 +185,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
 
     publicUrl(key) {
       assertValidKey(key);
-      // Valid keys are URL-safe ([A-Za-z0-9_.-/]), so no escaping is needed.
-      return `${base}/${key}`;
+      return objectUrl(base, key);
     },
   };
 }

@@ -148,13 +148,6 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-/**
- * How long a consumed token stays locked to its upload. An upload that never
- * completed (its process died) frees the token after this, never sooner: no
- * live upload takes this long (render and storage timeouts are seconds).
- */
-export const TOKEN_LEASE_MS = 5 * 60_000;
-
 /** Applies pending migrations to a SQLite database. */
 export function migrateSqlite(db: Database): void {
   for (const migration of MIGRATIONS) {

@@ -11,7 +11,8 @@ import pg from 'pg';
 import { copiesFromText, copiesToText } from './copies.js';
 import { ORIGINAL_COLUMNS, originalValues } from './original-columns.js';
 import { closedError, storeError } from './errors.js';
-import { migratePostgres, quoteIdentifier, TOKEN_LEASE_MS } from './migrations.js';
+import { TOKEN_LEASE_MS } from '../images/tokens.js';
+import { migratePostgres, quoteIdentifier } from './migrations.js';
 import type { FocusPoint, ImageSummary, IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
 
 /** Options of {@link createPostgresStore}. Fields of `connectionString` win over the separate fields. */

@@ -13,7 +13,8 @@ import Database from 'better-sqlite3';
 import { copiesFromText, copiesToText } from './copies.js';
 import { ORIGINAL_COLUMNS, originalValues } from './original-columns.js';
 import { closedError, storeError } from './errors.js';
-import { migrateSqlite, TOKEN_LEASE_MS } from './migrations.js';
+import { TOKEN_LEASE_MS } from '../images/tokens.js';
+import { migrateSqlite } from './migrations.js';
 import type { FocusPoint, ImageSummary, IssueResult, OriginalRecord, Store, VariantRecord, WorkingCopy } from './types.js';
 
 /** Options of {@link createSqliteStore}. */

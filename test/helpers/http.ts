@@ -1,7 +1,9 @@
 /**
  * HTTP clients over fetch for tests and the bench: tokens, uploads, GETs and
- * reading JSON and error bodies. Raw sockets are in wire.ts.
+ * reading JSON and error bodies, and one request over its own connection.
+ * Raw sockets are in wire.ts.
  */
+import http from 'node:http';
 
 /** A parsed JSON body of an answer (`{ raw }` when it is not JSON). */
 export type Json = Record<string, unknown>;
@@ -14,6 +16,11 @@ export async function jsonOf(response: Response): Promise<Json> {
   } catch {
     return { raw: text };
   }
+}
+
+/** The whole body, as bytes. */
+export async function bytesOf(response: Response): Promise<Uint8Array> {
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 /** The answer's JSON error body. */
@@ -125,4 +132,19 @@ export async function getBytes(url: string, init: RequestInit & { timeoutMs?: nu
   const response = await fetch(url, { redirect: 'manual', ...init, signal: init.signal ?? AbortSignal.timeout(init.timeoutMs ?? 30_000) });
   const body = Buffer.from(await response.arrayBuffer());
   return { status: response.status, headers: response.headers, body, ms: performance.now() - started };
+}
+
+/** One request over its own TCP connection (no keep-alive), so the kernel may hand it to either worker. */
+export function freshRequest(url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method: options.method ?? 'GET', agent: false, headers: { Connection: 'close', ...options.headers } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+      response.on('error', reject);
+    });
+    request.setTimeout(30_000, () => request.destroy(new Error(`no answer from ${url}`)));
+    request.on('error', reject);
+    request.end(options.body);
+  });
 }

@@ -1,7 +1,8 @@
 /**
  * Service processes for tests: one worker's server in this process on fresh
- * folders, and the real cluster (`main.js` of this build) as a child process,
- * its log read from a pipe or, under heavy load, from a file.
+ * folders, the real cluster (`main.js` of this build) as a child process,
+ * its log read from a pipe or, under heavy load, from a file, and runs of
+ * the `iaas` CLI of this build.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
@@ -357,4 +358,36 @@ export async function startCluster(env: Record<string, string>, options: Cluster
     workerPids: () => childPids(child.pid ?? -1),
     stop,
   };
+}
+
+// ---------------------------------------------------------------------------
+// The CLI
+
+/** The CLI of the same build as this file: dist*\/test/helpers/ -> dist*\/src/cli/iaas.js. */
+const CLI_JS = fileURLToPath(new URL('../../src/cli/iaas.js', import.meta.url));
+
+/** How a CLI run ended, and what it printed. */
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts `iaas <args>` with exactly `env` (nothing of this machine's environment unless given), its output piped. */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, [CLI_JS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Runs `iaas <args>` with exactly `env` to completion (killed after 60 s). */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  const child = spawnCli(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
+  clearTimeout(timer);
+  return { code, signal, stdout, stderr };
 }

@@ -9,6 +9,7 @@ import { Agent, request } from 'node:http';
 import t from 'tap';
 import { photoJpeg } from '../helpers/fixtures.js';
 import { postImage, requestToken } from '../helpers/http.js';
+import { scrapeMetrics } from '../helpers/metrics.js';
 import { type Cluster, startCluster } from '../helpers/processes.js';
 import { eventually } from '../helpers/timing.js';
 
@@ -38,11 +39,6 @@ function getOn(agent: Agent, url: string, path: string): Promise<Answer> {
 function sample(text: string, name: string, labels = ''): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
-/** /metrics over a new connection (one to a killed worker would fail in the client). */
-async function scrape(url: string): Promise<string> {
-  return (await getOn(new Agent({ keepAlive: false }), url, '/metrics')).body.toString('utf8');
 }
 
 /**
@@ -83,7 +79,7 @@ t.test('two renders received by one worker run at once on the machine\'s two slo
   let inUse: number | undefined;
   t.ok(
     await eventually(async () => {
-      inUse = sample(await scrape(cluster.url), 'iaas_render_slots_in_use');
+      inUse = sample((await scrapeMetrics(`${cluster.url}/metrics`)).text, 'iaas_render_slots_in_use');
       both = inUse === 2;
       return both;
     }, 30_000),
@@ -105,7 +101,7 @@ t.test('identical misses received by two workers render once for the machine', a
   const [first, second] = await Promise.all([getOn(a[0] as Agent, cluster.url, path), getOn(b, cluster.url, path)]);
   t.same([first.status, second.status], [200, 200], 'both are answered');
   t.ok(first.body.equals(second.body), 'with the same bytes');
-  const text = await scrape(cluster.url);
+  const text = (await scrapeMetrics(`${cluster.url}/metrics`)).text;
   t.equal(sample(text, 'iaas_render_admissions_total', '{outcome="joined"}'), 1, 'the second joined the first one\'s render');
   t.equal(sample(text, 'iaas_render_duration_seconds_count', '{format="jpeg",fit="clip"}'), 1, 'one render of it ran on the machine');
   a[0]?.destroy();
@@ -122,7 +118,7 @@ t.test('a render past RENDER_TIMEOUT_MS gives its slot back: the next render run
   const next = await fetch(`${cluster.url}/late_200_150.jpg`);
   t.equal(next.status, 200, 'the one slot of the machine serves the next render');
   await next.arrayBuffer();
-  t.ok(await eventually(async () => sample(await scrape(cluster.url), 'iaas_render_slots_in_use') === 0, 5_000), 'and no slot stays taken');
+  t.ok(await eventually(async () => sample((await scrapeMetrics(`${cluster.url}/metrics`)).text, 'iaas_render_slots_in_use') === 0, 5_000), 'and no slot stays taken');
 });
 
 t.test('a worker killed with SIGKILL while holding slots gives them back to the machine within 2 s', async (t) => {
@@ -131,7 +127,7 @@ t.test('a worker killed with SIGKILL while holding slots gives them back to the 
   await uploaded(cluster, 'victim');
   const { a, pidA } = await pin(cluster, 2);
   const renders = a.map((agent, i) => getOn(agent, cluster.url, `/victim_${12000 - i}_9000.jpg?blur=true`).catch(() => ({ status: 0, body: Buffer.alloc(0) })));
-  t.ok(await eventually(async () => sample(await scrape(cluster.url), 'iaas_render_slots_in_use') === 2, 30_000), 'the worker holds both slots');
+  t.ok(await eventually(async () => sample((await scrapeMetrics(`${cluster.url}/metrics`)).text, 'iaas_render_slots_in_use') === 2, 30_000), 'the worker holds both slots');
   const killedAt = Date.now();
   process.kill(pidA, 'SIGKILL');
   await Promise.all(renders);
@@ -139,9 +135,9 @@ t.test('a worker killed with SIGKILL while holding slots gives them back to the 
   t.ok(
     await eventually(async () => {
       // A scrape may go out on a keep-alive connection the killed worker held: that one fails, the next gets a live worker.
-      const metrics = await scrape(cluster.url).catch(() => undefined);
+      const metrics = await scrapeMetrics(`${cluster.url}/metrics`).catch(() => undefined);
       if (metrics === undefined) return false;
-      const inUse = sample(metrics, 'iaas_render_slots_in_use');
+      const inUse = sample(metrics.text, 'iaas_render_slots_in_use');
       freeAfter = Date.now() - killedAt;
       return inUse === 0;
     }, 10_000),
@@ -174,8 +170,8 @@ t.test('clients that go away while their renders wait or start leave no slot tak
     }),
   );
   await Promise.all(leaving);
-  t.ok(await eventually(async () => sample(await scrape(cluster.url), 'iaas_render_slots_in_use') === 0, 10_000), 'the slot is free again');
-  t.ok(await eventually(async () => sample(await scrape(cluster.url), 'iaas_render_queue_depth', '{priority="foreground"}') === 0, 10_000), 'and nothing waits');
+  t.ok(await eventually(async () => sample((await scrapeMetrics(`${cluster.url}/metrics`)).text, 'iaas_render_slots_in_use') === 0, 10_000), 'the slot is free again');
+  t.ok(await eventually(async () => sample((await scrapeMetrics(`${cluster.url}/metrics`)).text, 'iaas_render_queue_depth', '{priority="foreground"}') === 0, 10_000), 'and nothing waits');
   const after = await getOn(new Agent({ keepAlive: false }), cluster.url, '/leaver_640_480.jpg');
   t.equal(after.status, 200, 'the next render runs');
 });

@@ -14,16 +14,11 @@ import { createLogger } from '../../src/log.js';
 import { NO_EVENTS, type ImageEvents } from '../../src/images/types.js';
 import { alphaPng, animatedGif, photoJpeg, subjectPng, unique } from '../helpers/fixtures.js';
 import { decode, subjectPixels } from '../helpers/pixels.js';
-import { errorOf, get, type Json, uploadImage } from '../helpers/http.js';
+import { bytesOf, errorOf, get, type Json, uploadImage } from '../helpers/http.js';
 import { startTestServer, type TestServer } from '../helpers/processes.js';
 import { variantKeyOf } from '../helpers/stored.js';
 
 const SECRET = 'focus-secret';
-
-async function bytesOf(response: Response): Promise<Uint8Array> {
-  return new Uint8Array(await response.arrayBuffer());
-}
-
 
 async function upload(ts: TestServer, id: string, bytes: Uint8Array, ext: string, query = ''): Promise<Json> {
   const answer = await uploadImage(ts.url, id, bytes, { ext, type: `image/${ext}`, filename: `${id}.${ext}`, secret: SECRET, ...(query ? { query } : {}) });

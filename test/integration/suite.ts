@@ -10,7 +10,7 @@ import type { UrlFormat } from '../../src/options/grammar.js';
 import { originalKeyOf, originalObjects, variantKeyOf, type SpecOf } from '../helpers/stored.js';
 import { alphaPng, hostile, orientedJpeg, photoJpeg, photoPixels, pngDeclaring, random, truncated, unique } from '../helpers/fixtures.js';
 import { decode } from '../helpers/pixels.js';
-import { errorOf, get, postImage, requestToken, uploadImage } from '../helpers/http.js';
+import { bytesOf, errorOf, get, postImage, requestToken, uploadImage } from '../helpers/http.js';
 import { settled, type TestServer } from '../helpers/processes.js';
 import { eventually, sleep } from '../helpers/timing.js';
 import { abortedRequest, chunked, multipart, rawRequest, type Part } from '../helpers/wire.js';
@@ -79,10 +79,6 @@ function sharpness(bytes: Uint8Array): number {
 /** A GET that follows redirects: the image itself, whether rendered now or a cache hit in S3. */
 function image(url: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(url, { headers });
-}
-
-function bytesOf(response: Response): Promise<Uint8Array> {
-  return response.arrayBuffer().then((buffer) => new Uint8Array(buffer));
 }
 
 function same(a: Uint8Array | null, b: Uint8Array): boolean {

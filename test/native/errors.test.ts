@@ -11,15 +11,7 @@ import {
   tiffDeclaring,
   truncated,
 } from '../helpers/fixtures.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (error) {
-    return error instanceof ImageError ? error.code : `not an ImageError: ${String(error)}`;
-  }
-}
+import { thrownCode } from '../helpers/codes.js';
 
 t.test('runs on libvips 8.18.7 from the npm package', async (t) => {
   t.equal(libvipsVersion(), '8.18.7');
@@ -27,8 +19,8 @@ t.test('runs on libvips 8.18.7 from the npm package', async (t) => {
 
 for (const [name, payload] of Object.entries(hostile)) {
   t.test(`refuses ${name} bytes with UNSUPPORTED_FORMAT`, async (t) => {
-    t.equal(codeOf(() => probe(payload)), 'UNSUPPORTED_FORMAT');
-    t.equal(codeOf(() => render(payload, { width: 10 })), 'UNSUPPORTED_FORMAT');
+    t.equal(thrownCode(() => probe(payload)), 'UNSUPPORTED_FORMAT');
+    t.equal(thrownCode(() => render(payload, { width: 10 })), 'UNSUPPORTED_FORMAT');
   });
 }
 
@@ -45,32 +37,32 @@ t.test('refuses a tiny PNG declaring 100000x100000 with TOO_MANY_PIXELS, from th
   const header = probe(bomb);
   t.same([header.width, header.height], [100_000, 100_000], 'probe reads the header without decoding');
   const before = process.memoryUsage().rss;
-  t.equal(codeOf(() => render(bomb, { width: 100 })), 'TOO_MANY_PIXELS');
+  t.equal(thrownCode(() => render(bomb, { width: 100 })), 'TOO_MANY_PIXELS');
   t.ok(process.memoryUsage().rss - before < 50 * 1024 * 1024, 'no large allocation');
 });
 
 t.test('refuses a 1x60,000,000 strip with TOO_MANY_PIXELS at a 50 megapixel limit', async (t) => {
   const strip = tiffDeclaring(1, 60_000_000);
-  t.equal(codeOf(() => render(strip, { width: 1, maxInputPixels: 50_000_000 })), 'TOO_MANY_PIXELS');
+  t.equal(thrownCode(() => render(strip, { width: 1, maxInputPixels: 50_000_000 })), 'TOO_MANY_PIXELS');
 });
 
 t.test('counts every frame a render keeps against the pixel limit, and no other', async (t) => {
   const gif = animatedGif(30, 20); // 30 frames of 400 pixels
   t.equal(probe(gif).pages, 30);
-  t.equal(codeOf(() => render(gif, { width: 10, format: 'webp', frames: 30, maxInputPixels: 5_000 })), 'TOO_MANY_PIXELS', '30 frames kept are 12,000 pixels');
-  t.equal(codeOf(() => render(gif, { width: 10, format: 'gif', frames: 100, maxInputPixels: 5_000 })), 'TOO_MANY_PIXELS', 'frames beyond the animation are not counted, those in it are');
-  t.equal(codeOf(() => render(gif, { width: 10, format: 'webp', frames: 30, maxInputPixels: 20_000 })), undefined, 'under the limit renders');
-  t.equal(codeOf(() => render(gif, { width: 10, format: 'webp', frames: 1, maxInputPixels: 5_000 })), undefined, 'a still counts one frame');
-  t.equal(codeOf(() => render(gif, { width: 10, format: 'jpeg', frames: 30, maxInputPixels: 5_000 })), undefined, 'a JPEG keeps one frame');
+  t.equal(thrownCode(() => render(gif, { width: 10, format: 'webp', frames: 30, maxInputPixels: 5_000 })), 'TOO_MANY_PIXELS', '30 frames kept are 12,000 pixels');
+  t.equal(thrownCode(() => render(gif, { width: 10, format: 'gif', frames: 100, maxInputPixels: 5_000 })), 'TOO_MANY_PIXELS', 'frames beyond the animation are not counted, those in it are');
+  t.equal(thrownCode(() => render(gif, { width: 10, format: 'webp', frames: 30, maxInputPixels: 20_000 })), undefined, 'under the limit renders');
+  t.equal(thrownCode(() => render(gif, { width: 10, format: 'webp', frames: 1, maxInputPixels: 5_000 })), undefined, 'a still counts one frame');
+  t.equal(thrownCode(() => render(gif, { width: 10, format: 'jpeg', frames: 30, maxInputPixels: 5_000 })), undefined, 'a JPEG keeps one frame');
 });
 
 t.test('refuses a truncated JPEG with CORRUPT_IMAGE', async (t) => {
-  t.equal(codeOf(() => render(truncated(photoJpeg(400, 300)), { width: 100 })), 'CORRUPT_IMAGE');
+  t.equal(thrownCode(() => render(truncated(photoJpeg(400, 300)), { width: 100 })), 'CORRUPT_IMAGE');
 });
 
 t.test('refuses a JPEG with a corrupt header with CORRUPT_IMAGE', async (t) => {
-  t.equal(codeOf(() => probe(corruptHeaderJpeg())), 'CORRUPT_IMAGE');
-  t.equal(codeOf(() => render(corruptHeaderJpeg(), { width: 100 })), 'CORRUPT_IMAGE');
+  t.equal(thrownCode(() => probe(corruptHeaderJpeg())), 'CORRUPT_IMAGE');
+  t.equal(thrownCode(() => render(corruptHeaderJpeg(), { width: 100 })), 'CORRUPT_IMAGE');
 });
 
 t.test('an image that decodes but that the encoder refuses is ENCODE_FAILED, not the input\'s CORRUPT_IMAGE', async (t) => {
@@ -86,8 +78,8 @@ t.test('an image that decodes but that the encoder refuses is ENCODE_FAILED, not
   t.equal(failure?.status, 500, 'the service\'s failure, not the client\'s');
   t.ok(failure?.detail && /webpsave/.test(failure.detail), `detail keeps libvips' text for logs: ${failure?.detail}`);
   t.notMatch(failure?.message ?? '', /webpsave|vips/i, 'the message is ours');
-  t.equal(codeOf(() => render(tall, { format: 'png' })), undefined, 'the same input renders as PNG: it decodes');
-  t.equal(codeOf(() => render(truncated(photoJpeg(400, 300)), { format: 'webp' })), 'CORRUPT_IMAGE', 'an input failing in the same encode is still CORRUPT_IMAGE');
+  t.equal(thrownCode(() => render(tall, { format: 'png' })), undefined, 'the same input renders as PNG: it decodes');
+  t.equal(thrownCode(() => render(truncated(photoJpeg(400, 300)), { format: 'webp' })), 'CORRUPT_IMAGE', 'an input failing in the same encode is still CORRUPT_IMAGE');
 });
 
 t.test('keeps libvips text out of the message and out of later calls', async (t) => {
@@ -99,7 +91,7 @@ t.test('keeps libvips text out of the message and out of later calls', async (t)
   }
   t.ok(first?.detail && /jpeg/i.test(first.detail), `detail keeps libvips' text for logs: ${first?.detail}`);
   t.notMatch(first?.message ?? '', /Vips/, 'the message is ours');
-  t.equal(codeOf(() => render(photoJpeg(64, 64), { width: 32 })), undefined, 'a good render still succeeds');
+  t.equal(thrownCode(() => render(photoJpeg(64, 64), { width: 32 })), undefined, 'a good render still succeeds');
   try {
     render(corruptHeaderJpeg(), { width: 100 });
   } catch (error) {
@@ -125,12 +117,12 @@ const badOptions: [string, unknown][] = [
 ];
 for (const [what, options] of badOptions) {
   t.test(`rejects ${what} with BAD_OPTION`, async (t) => {
-    t.equal(codeOf(() => render(photoJpeg(16, 16), options as never)), 'BAD_OPTION');
+    t.equal(thrownCode(() => render(photoJpeg(16, 16), options as never)), 'BAD_OPTION');
   });
 }
 
 t.test('rejects an input that is not a Uint8Array with BAD_OPTION', async (t) => {
-  t.equal(codeOf(() => render('photo.jpg' as never, { width: 10 })), 'BAD_OPTION');
+  t.equal(thrownCode(() => render('photo.jpg' as never, { width: 10 })), 'BAD_OPTION');
 });
 
 t.test('formats parameter errors as Expected <what> for <name> but received <value>', async (t) => {
@@ -145,9 +137,9 @@ t.test('formats parameter errors as Expected <what> for <name> but received <val
 t.test('a render past timeoutMs fails with TIMEOUT within timeoutMs + 200 ms', async (t) => {
   const source = photoJpeg(400, 300);
   const started = performance.now();
-  const code = codeOf(() => render(source, { width: 12000, height: 9000, blur: { sigma: 5 }, timeoutMs: 100 }));
+  const code = thrownCode(() => render(source, { width: 12000, height: 9000, blur: { sigma: 5 }, timeoutMs: 100 }));
   const elapsed = performance.now() - started;
   t.equal(code, 'TIMEOUT');
   t.ok(elapsed < 300, `returned after ${Math.round(elapsed)} ms`);
-  t.equal(codeOf(() => render(source, { width: 100 })), undefined, 'the next render succeeds');
+  t.equal(thrownCode(() => render(source, { width: 100 })), undefined, 'the next render succeeds');
 });

@@ -1,16 +1,8 @@
 import t from 'tap';
-import { encodeRaw, ImageError, prepareOriginal, probe } from '../../src/index.js';
+import { encodeRaw, prepareOriginal, probe } from '../../src/index.js';
 import { corruptHeaderJpeg, hostile, orientedJpeg, photoJpeg, photoPixels, pngDeclaring, RED, truncated } from '../helpers/fixtures.js';
 import { decode, near } from '../helpers/pixels.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (error) {
-    return (error as ImageError).code;
-  }
-}
+import { thrownCode } from '../helpers/codes.js';
 
 t.test('returns the input bytes untouched when nothing needs to change', async (t) => {
   const input = photoJpeg(300, 200, 85);
@@ -45,17 +37,17 @@ t.test('downscales to at most maxPixels keeping the aspect ratio', async (t) => 
 });
 
 t.test('rejects a crop outside the image with BAD_OPTION', async (t) => {
-  t.equal(codeOf(() => prepareOriginal(photoJpeg(100, 100), { maxPixels: 1e6, crop: { x: 90, y: 0, width: 20, height: 10 } })), 'BAD_OPTION');
-  t.equal(codeOf(() => prepareOriginal(photoJpeg(100, 100), { maxPixels: 1e6, crop: { x: -1, y: 0, width: 20, height: 10 } })), 'BAD_OPTION');
+  t.equal(thrownCode(() => prepareOriginal(photoJpeg(100, 100), { maxPixels: 1e6, crop: { x: 90, y: 0, width: 20, height: 10 } })), 'BAD_OPTION');
+  t.equal(thrownCode(() => prepareOriginal(photoJpeg(100, 100), { maxPixels: 1e6, crop: { x: -1, y: 0, width: 20, height: 10 } })), 'BAD_OPTION');
 });
 
 t.test('refuses truncated and corrupt uploads with CORRUPT_IMAGE, summarised or not', async (t) => {
   const png = encodeRaw(photoPixels(300, 200), { width: 300, height: 200, channels: 3, format: 'png' });
   for (const summarise of [false, true]) {
-    t.equal(codeOf(() => prepareOriginal(truncated(photoJpeg(400, 300)), { maxPixels: 1e6, summarise })), 'CORRUPT_IMAGE', `a truncated JPEG, summarise ${summarise}`);
-    t.equal(codeOf(() => prepareOriginal(truncated(png), { maxPixels: 1e6, summarise })), 'CORRUPT_IMAGE', `a truncated PNG, summarise ${summarise}`);
-    t.equal(codeOf(() => prepareOriginal(truncated(png), { maxPixels: 1e6, summarise, crop: { x: 0, y: 0, width: 10, height: 10 } })), 'CORRUPT_IMAGE', `cut after a crop, summarise ${summarise}`);
-    t.equal(codeOf(() => prepareOriginal(corruptHeaderJpeg(), { maxPixels: 1e6, summarise })), 'CORRUPT_IMAGE');
+    t.equal(thrownCode(() => prepareOriginal(truncated(photoJpeg(400, 300)), { maxPixels: 1e6, summarise })), 'CORRUPT_IMAGE', `a truncated JPEG, summarise ${summarise}`);
+    t.equal(thrownCode(() => prepareOriginal(truncated(png), { maxPixels: 1e6, summarise })), 'CORRUPT_IMAGE', `a truncated PNG, summarise ${summarise}`);
+    t.equal(thrownCode(() => prepareOriginal(truncated(png), { maxPixels: 1e6, summarise, crop: { x: 0, y: 0, width: 10, height: 10 } })), 'CORRUPT_IMAGE', `cut after a crop, summarise ${summarise}`);
+    t.equal(thrownCode(() => prepareOriginal(corruptHeaderJpeg(), { maxPixels: 1e6, summarise })), 'CORRUPT_IMAGE');
   }
 });
 
@@ -64,10 +56,10 @@ t.test('scales an upload focus with the downscale to maxPixels, and refuses one 
   t.same(prepared.focus, { x: prepared.width - 1, y: 0 }, 'the last column stays the last');
   const cropped = prepareOriginal(photoJpeg(300, 200), { maxPixels: 1e6, crop: { x: 100, y: 50, width: 100, height: 50 }, focus: { x: 99, y: 49 } });
   t.same(cropped.focus, { x: 99, y: 49 }, 'relative to the cropped picture');
-  t.equal(codeOf(() => prepareOriginal(photoJpeg(300, 200), { maxPixels: 1e6, crop: { x: 100, y: 50, width: 100, height: 50 }, focus: { x: 100, y: 0 } })), 'BAD_OPTION');
+  t.equal(thrownCode(() => prepareOriginal(photoJpeg(300, 200), { maxPixels: 1e6, crop: { x: 100, y: 50, width: 100, height: 50 }, focus: { x: 100, y: 0 } })), 'BAD_OPTION');
 });
 
 t.test('refuses oversized and unsupported uploads with their codes', async (t) => {
-  t.equal(codeOf(() => prepareOriginal(pngDeclaring(100_000, 100_000), { maxPixels: 1e6 })), 'TOO_MANY_PIXELS');
-  t.equal(codeOf(() => prepareOriginal(hostile.svg, { maxPixels: 1e6 })), 'UNSUPPORTED_FORMAT');
+  t.equal(thrownCode(() => prepareOriginal(pngDeclaring(100_000, 100_000), { maxPixels: 1e6 })), 'TOO_MANY_PIXELS');
+  t.equal(thrownCode(() => prepareOriginal(hostile.svg, { maxPixels: 1e6 })), 'UNSUPPORTED_FORMAT');
 });

@@ -4,31 +4,19 @@
  * working for an upload, `working-copies` back-filling an old original, and
  * `start` serving until SIGTERM.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { cli } from '../../src/cli/iaas.js';
 import { render } from '../../src/index.js';
 import { postImage, uploadImage } from '../helpers/http.js';
-import { startTestServer } from '../helpers/processes.js';
-
-/** The CLI of the same build as this file: dist*\/test/ops/ -> dist*\/src/cli/iaas.js. */
-const CLI = fileURLToPath(new URL('../../src/cli/iaas.js', import.meta.url));
+import { runCli, spawnCli, startTestServer } from '../helpers/processes.js';
 
 const SUBCOMMANDS = ['start', 'migrate', 'purge', 'token', 'working-copies'] as const;
-
-interface CliRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** A fresh data folder and an empty config folder, removed when the test ends. */
 async function folders(t: Test): Promise<{ dataDir: string; configDir: string }> {
@@ -47,23 +35,6 @@ function cliEnv(dataDir: string, configDir: string, extra: Record<string, string
     NODE_CONFIG_DIR: configDir,
     ...extra,
   };
-}
-
-function spawnCli(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** Runs `iaas <args>` to completion (killed after 60 s). */
-async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
-  const child = spawnCli(args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
-  clearTimeout(timer);
-  return { code, signal, stdout, stderr };
 }
 
 /**

@@ -3,132 +3,12 @@
  * the issue lists, counted across both workers, the separate METRICS_PORT,
  * and the periodic stats log line.
  */
-import http from 'node:http';
 import t from 'tap';
 import { photoJpeg, unique } from '../helpers/fixtures.js';
-import { postImage, requestToken } from '../helpers/http.js';
+import { freshRequest, postImage, requestToken } from '../helpers/http.js';
+import { parseExposition, scrapeMetrics, total } from '../helpers/metrics.js';
 import { type Cluster, startCluster } from '../helpers/processes.js';
 import { eventually } from '../helpers/timing.js';
-
-/** One sample of the exposition format. */
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** One metric family: its HELP and TYPE, and the samples that belong to it. */
-interface Family {
-  name: string;
-  help?: string;
-  type?: string;
-  samples: Sample[];
-}
-
-/** The suffixes a histogram's or summary's samples add to the family name. */
-const SUFFIXES = ['_bucket', '_sum', '_count'];
-
-function unescapeLabel(value: string): string {
-  return value.replace(/\\(["\\n])/g, (_, c: string) => (c === 'n' ? '\n' : c));
-}
-
-/** Parses `{a="x",b="y"}` starting at `text[0] === '{'`; returns the labels and the rest after `}`. */
-function parseLabels(text: string): { labels: Record<string, string>; rest: string } {
-  const labels: Record<string, string> = {};
-  let i = 1;
-  for (;;) {
-    while (text[i] === ' ' || text[i] === ',') i++;
-    if (text[i] === '}') return { labels, rest: text.slice(i + 1) };
-    const eq = text.indexOf('=', i);
-    if (eq === -1 || text[eq + 1] !== '"') throw new Error(`bad label set in ${JSON.stringify(text)}`);
-    const name = text.slice(i, eq).trim();
-    let j = eq + 2;
-    let raw = '';
-    while (j < text.length && text[j] !== '"') {
-      if (text[j] === '\\') {
-        raw += text.slice(j, j + 2);
-        j += 2;
-      } else {
-        raw += text[j];
-        j++;
-      }
-    }
-    if (j >= text.length) throw new Error(`unterminated label value in ${JSON.stringify(text)}`);
-    labels[name] = unescapeLabel(raw);
-    i = j + 1;
-  }
-}
-
-function parseValue(text: string): number {
-  if (text === '+Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return NaN;
-  const value = Number(text);
-  if (text === '' || (Number.isNaN(value) && text !== 'NaN')) throw new Error(`bad sample value ${JSON.stringify(text)}`);
-  return value;
-}
-
-/** Parses Prometheus text exposition (version 0.0.4) into families by name. */
-function parseExposition(text: string): Map<string, Family> {
-  const families = new Map<string, Family>();
-  const family = (name: string): Family => {
-    let found = families.get(name);
-    if (!found) {
-      found = { name, samples: [] };
-      families.set(name, found);
-    }
-    return found;
-  };
-  for (const line of text.split('\n')) {
-    const trimmed = line.trim();
-    if (trimmed === '') continue;
-    if (trimmed.startsWith('#')) {
-      const match = /^#\s+(HELP|TYPE)\s+([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(.*)$/.exec(trimmed);
-      if (!match) continue; // a plain comment
-      const [, kind, name, rest] = match as unknown as [string, string, string, string];
-      if (kind === 'HELP') family(name).help = rest;
-      else family(name).type = rest;
-      continue;
-    }
-    const nameMatch = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(trimmed);
-    if (!nameMatch) throw new Error(`bad sample line ${JSON.stringify(trimmed)}`);
-    const name = nameMatch[0];
-    let rest = trimmed.slice(name.length);
-    let labels: Record<string, string> = {};
-    if (rest.startsWith('{')) ({ labels, rest } = parseLabels(rest));
-    const [valueText] = rest.trim().split(/\s+/);
-    const value = parseValue(valueText ?? '');
-    // A sample belongs to the family whose TYPE was declared: `x_bucket` to histogram `x`.
-    const base = SUFFIXES.map((suffix) => (name.endsWith(suffix) ? name.slice(0, -suffix.length) : '')).find(
-      (candidate) => candidate && ['histogram', 'summary'].includes(families.get(candidate)?.type ?? ''),
-    );
-    family(base ?? name).samples.push({ name, labels, value });
-  }
-  return families;
-}
-
-/** Sums the samples named `name` whose labels include `match`. */
-function total(families: Map<string, Family>, family: string, name: string, match: Record<string, string> = {}): number {
-  const samples = families.get(family)?.samples ?? [];
-  return samples
-    .filter((sample) => sample.name === name && Object.entries(match).every(([key, value]) => sample.labels[key] === value))
-    .reduce((sum, sample) => sum + sample.value, 0);
-}
-
-/** One request over its own TCP connection (no keep-alive), so the kernel may hand it to either worker. */
-function freshRequest(url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: options.method ?? 'GET', agent: false, headers: { Connection: 'close', ...options.headers } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
-      response.on('error', reject);
-    });
-    request.setTimeout(30_000, () => request.destroy(new Error(`no answer from ${url}`)));
-    request.on('error', reject);
-    request.end(options.body);
-  });
-}
 
 /**
  * Sends at least `count` health checks over fresh connections, and more until
@@ -145,12 +25,6 @@ async function healthChecks(cluster: Cluster, count: number): Promise<{ sent: nu
     if (sent >= count && cluster.servingPids().length < 2) await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return { sent, statuses: [...statuses] };
-}
-
-async function scrape(url: string): Promise<{ status: number; contentType: string; families: Map<string, Family> }> {
-  const response = await freshRequest(url);
-  const text = response.body.toString('utf8');
-  return { status: response.status, contentType: String(response.headers['content-type'] ?? ''), families: parseExposition(text) };
 }
 
 t.test('the exposition parser reads HELP, TYPE, labels, escapes and histogram suffixes', async (t) => {
@@ -214,7 +88,7 @@ t.test('a cluster of two workers reports every metric family, summed across work
   t.same(statuses, [200], 'every health check answers 200');
   t.equal(cluster.servingPids().length, 2, 'both workers served requests');
 
-  const scraped = await scrape(`${url}/metrics`);
+  const scraped = await scrapeMetrics(`${url}/metrics`);
   t.equal(scraped.status, 200, '/metrics answers 200');
   t.match(scraped.contentType, /^text\/plain/, '/metrics is Prometheus text');
   const families = scraped.families;
@@ -299,7 +173,7 @@ t.test('with METRICS_PORT the metrics move to their own port and leave the publi
   t.same(statuses, [200], 'every health check answers 200');
   t.equal(cluster.servingPids().length, 2, 'both workers served requests');
 
-  const scraped = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
+  const scraped = await scrapeMetrics(`http://127.0.0.1:${metricsPort}/metrics`);
   t.equal(scraped.status, 200, 'METRICS_PORT serves /metrics');
   t.equal(total(scraped.families, 'iaas_http_requests_total', 'iaas_http_requests_total', { route: 'health', status: '200' }), sent, 'it reports the workers\' requests');
   t.ok(scraped.families.has('iaas_render_duration_seconds'), 'it reports the render histogram');
@@ -326,7 +200,7 @@ t.test('what a worker counted survives its crash: the primary keeps the totals',
     if (answer.status === 200) issued++;
     if (issued > 200) break;
   }
-  const counted = async () => total((await scrape(`${cluster.url}/metrics`)).families, 'iaas_tokens_total', 'iaas_tokens_total', { event: 'issued' });
+  const counted = async () => total((await scrapeMetrics(`${cluster.url}/metrics`)).families, 'iaas_tokens_total', 'iaas_tokens_total', { event: 'issued' });
   t.ok(await eventually(async () => (await counted()) === issued, 10_000), `the cluster counts ${issued} tokens`);
   const victim = cluster.servingPids()[0] ?? 0;
   process.kill(victim, 'SIGKILL');
@@ -338,7 +212,7 @@ t.test('what a worker counted survives its crash: the primary keeps the totals',
 t.test('a flood of /metrics costs one aggregation a second, and every scrape is answered', async (t) => {
   const cluster = await startCluster({ WORKERS: '2', POOL_SIZE: '1' }, { timeoutMs: 60_000 });
   t.teardown(() => cluster.stop());
-  const aggregations = async () => total((await scrape(`${cluster.url}/metrics`)).families, 'iaas_metrics_aggregations_total', 'iaas_metrics_aggregations_total');
+  const aggregations = async () => total((await scrapeMetrics(`${cluster.url}/metrics`)).families, 'iaas_metrics_aggregations_total', 'iaas_metrics_aggregations_total');
   const before = await aggregations();
   const started = Date.now();
   const scrapes = await Promise.all(Array.from({ length: 200 }, () => freshRequest(`${cluster.url}/metrics`)));

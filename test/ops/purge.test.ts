@@ -5,17 +5,15 @@
  * same data folder as a running server.
  */
 import { originalKeyOf } from '../helpers/stored.js';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { photoJpeg, unique } from '../helpers/fixtures.js';
 import { startS3rver, S3RVER_CREDENTIALS } from '../helpers/s3.js';
 import { errorOf, get, requestToken, uploadImage } from '../helpers/http.js';
-import { startCluster, startTestServer, type TestServer } from '../helpers/processes.js';
+import { runCli, startCluster, startTestServer, type CliRun, type TestServer } from '../helpers/processes.js';
 import { eventually } from '../helpers/timing.js';
 
 const SECRET = 'purge-test-secret';
@@ -204,29 +202,9 @@ t.test('DELETE on S3 removes the original and every cached object from the bucke
   t.equal((await requestToken(server.url, id, { secret: SECRET })).status, 200, 'a new token can be issued for the id');
 });
 
-/** The CLI of the same build as this file: dist*\/test/ops/ -> dist*\/src/cli/iaas.js. */
-const CLI = fileURLToPath(new URL('../../src/cli/iaas.js', import.meta.url));
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `iaas <args>` as a child process on `dataDir`, with an empty config folder and nothing else of this machine's environment. */
-async function runCli(args: string[], dataDir: string, configDir: string): Promise<CliRun> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DATA_DIR: dataDir, NODE_CONFIG_DIR: configDir, LOG_INFO: 'false' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const code = await new Promise<number | null>((resolve) => child.once('close', (exitCode) => resolve(exitCode)));
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+/** Runs `iaas <args>` on `dataDir`, with an empty config folder and nothing else of this machine's environment. */
+function runPurgeCli(args: string[], dataDir: string, configDir: string): Promise<CliRun> {
+  return runCli(args, { PATH: process.env.PATH ?? '/usr/bin:/bin', DATA_DIR: dataDir, NODE_CONFIG_DIR: configDir, LOG_INFO: 'false' });
 }
 
 /** The `purged a batch of N` lines of a purge run. */
@@ -247,7 +225,7 @@ t.test('iaas purge --before deletes old variants in batches, rows and files, and
   const keys = files.map((file) => file.split(path.sep).join('/'));
   for (const key of keys) t.ok(await server.server.store.getVariant(key), `${key} is in the render index`);
 
-  const past = await runCli(['purge', '--before', '2000-01-01T00:00:00Z', '--batch', '2', '--pause-ms', '0'], server.dataDir, configDir);
+  const past = await runPurgeCli(['purge', '--before', '2000-01-01T00:00:00Z', '--batch', '2', '--pause-ms', '0'], server.dataDir, configDir);
   t.equal(past.code, 0, 'a purge before a date in the past exits 0');
   t.same(batches(past), [], 'and purges no batch');
   t.equal((await cachedFiles(server, id)).length, 5, 'every variant file stays');
@@ -255,7 +233,7 @@ t.test('iaas purge --before deletes old variants in batches, rows and files, and
 
   const future = new Date(Date.now() + 60_000).toISOString();
   const started = Date.now();
-  const purged = await runCli(['purge', '--before', future, '--batch', '2', '--pause-ms', '200'], server.dataDir, configDir);
+  const purged = await runPurgeCli(['purge', '--before', future, '--batch', '2', '--pause-ms', '200'], server.dataDir, configDir);
   t.equal(purged.code, 0, 'a purge of everything rendered before now exits 0');
   t.same(batches(purged), [2, 2, 1], 'five variants with --batch 2 are purged in three batches');
   t.ok(Date.now() - started >= 400, 'the purge pauses between batches');
@@ -267,11 +245,11 @@ t.test('iaas purge --before deletes old variants in batches, rows and files, and
   t.equal(original.status, 200, 'the original is still served');
   await original.arrayBuffer();
 
-  const bad = await runCli(['purge', '--before', 'yesterday'], server.dataDir, configDir);
+  const bad = await runPurgeCli(['purge', '--before', 'yesterday'], server.dataDir, configDir);
   t.equal(bad.code, 2, 'a date that is not ISO is a usage error');
-  const both = await runCli(['purge', '--before', future, '--id', id], server.dataDir, configDir);
+  const both = await runPurgeCli(['purge', '--before', future, '--id', id], server.dataDir, configDir);
   t.equal(both.code, 2, '--before with --id is a usage error');
-  const zero = await runCli(['purge', '--before', future, '--batch', '0'], server.dataDir, configDir);
+  const zero = await runPurgeCli(['purge', '--before', future, '--batch', '0'], server.dataDir, configDir);
   t.equal(zero.code, 2, '--batch 0 is a usage error');
 });
 
@@ -289,7 +267,7 @@ t.test('iaas purge --id drops every variant of one original and keeps it and oth
   const keys = (await cachedFiles(server, id)).map((file) => file.split(path.sep).join('/'));
   t.equal(keys.length, 3, 'three variant files of the id are cached');
 
-  const run = await runCli(['purge', '--id', id], server.dataDir, configDir);
+  const run = await runPurgeCli(['purge', '--id', id], server.dataDir, configDir);
   t.equal(run.code, 0, 'purge --id exits 0');
   t.match(run.stdout, /\b3\b/, 'it reports three purged variants');
   t.same(await cachedFiles(server, id), [], 'no variant file of the id is left');
@@ -302,7 +280,7 @@ t.test('iaas purge --id drops every variant of one original and keeps it and oth
   t.equal(original.status, 200, 'the original is still served');
   await original.arrayBuffer();
 
-  const unknown = await runCli(['purge', '--id', unique('never')], server.dataDir, configDir);
+  const unknown = await runPurgeCli(['purge', '--id', unique('never')], server.dataDir, configDir);
   t.equal(unknown.code, 0, 'purging an id without variants exits 0');
 });
 
@@ -326,7 +304,7 @@ t.test('a running server renders a variant again after iaas purge deleted it', a
   }, 20_000);
   t.ok(hit, 'the variant is cached and served as a hit');
 
-  const run = await runCli(['purge', '--id', id], server.dataDir, configDir);
+  const run = await runPurgeCli(['purge', '--id', id], server.dataDir, configDir);
   t.equal(run.code, 0, 'purge --id exits 0');
   t.same(await cachedFiles(server, id), [], 'the cached file is gone');
   const after = await get(url);

@@ -1,16 +1,7 @@
 import t from 'tap';
-import { ImageError } from '../../src/errors.js';
 import { parseIdPath, parseImageRequest, parseInfoPath } from '../../src/options/parse.js';
 import { parseUploadQuery } from '../../src/options/upload.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (error) {
-    return error instanceof ImageError ? error.code : 'not an ImageError';
-  }
-}
+import { thrownCode } from '../helpers/codes.js';
 
 t.test('parses a variant from the right, so ids may hold underscores', async (t) => {
   const request = parseImageRequest('/my_photo_100_120.jpg');
@@ -46,14 +37,14 @@ t.test('names the JSON answer of an id, and only that', async (t) => {
   t.equal(parseInfoPath('/photo.json'), 'photo');
   t.equal(parseInfoPath('/my_photo_10_10.json'), 'my_photo_10_10', 'the whole name is the id');
   t.equal(parseInfoPath('/photo.jpg'), undefined);
-  t.equal(codeOf(() => parseInfoPath('/../x.json')), 'BAD_REQUEST');
+  t.equal(thrownCode(() => parseInfoPath('/../x.json')), 'BAD_REQUEST');
 });
 
 t.test('reads an upload focus as x,y, alone or with a crop', async (t) => {
   t.same(parseUploadQuery('focus=10,20'), { focus: { x: 10, y: 20 } });
   t.same(parseUploadQuery('x=1&y=2&width=30&height=40&focus=5,6'), { crop: { x: 1, y: 2, width: 30, height: 40 }, focus: { x: 5, y: 6 } });
   for (const bad of ['focus=10', 'focus=a,b', 'focus=-1,2', 'focus=1,2,3', 'focus=1.5,2', 'focus=1,2&focus=3,4']) {
-    t.equal(codeOf(() => parseUploadQuery(bad)), 'BAD_OPTION', bad);
+    t.equal(thrownCode(() => parseUploadQuery(bad)), 'BAD_OPTION', bad);
   }
 });
 
@@ -77,7 +68,7 @@ const badPaths: [string, string, string][] = [
 ];
 for (const [what, path, code] of badPaths) {
   t.test(`rejects ${what} with ${code}`, async (t) => {
-    t.equal(codeOf(() => parseImageRequest(path)), code);
+    t.equal(thrownCode(() => parseImageRequest(path)), code);
   });
 }
 
@@ -95,12 +86,12 @@ const badQueries: [string, string][] = [
 ];
 for (const [what, query] of badQueries) {
   t.test(`rejects ${what} with BAD_OPTION`, async (t) => {
-    t.equal(codeOf(() => parseImageRequest('/photo_10_10.jpg', query)), 'BAD_OPTION');
+    t.equal(thrownCode(() => parseImageRequest('/photo_10_10.jpg', query)), 'BAD_OPTION');
   });
 }
 
 t.test('parses upload and delete paths with or without an extension', async (t) => {
   t.equal(parseIdPath('/photo'), 'photo');
   t.equal(parseIdPath('/photo.jpg'), 'photo');
-  t.equal(codeOf(() => parseIdPath('/../etc')), 'BAD_REQUEST');
+  t.equal(thrownCode(() => parseIdPath('/../etc')), 'BAD_REQUEST');
 });

@@ -32,7 +32,8 @@ async function nothingLeft(t: Test, id: string): Promise<void> {
   t.same(await originalObjects(rel.server, id), [], 'no original object');
 }
 
-function codeOf(body: Buffer | undefined): unknown {
+/** The `code` of a JSON error body read off the wire; undefined when it is not JSON. */
+function bodyCode(body: Buffer | undefined): unknown {
   try {
     return (JSON.parse(body?.toString() ?? '') as { code?: unknown }).code;
   } catch {
@@ -49,7 +50,7 @@ t.test('a body declared larger than max_upload_bytes is refused with 413 before 
     timeoutMs: 8_000,
   });
   t.equal(answer.responses[0]?.status, 413, '413');
-  t.equal(codeOf(answer.responses[0]?.body), 'PAYLOAD_TOO_LARGE');
+  t.equal(bodyCode(answer.responses[0]?.body), 'PAYLOAD_TOO_LARGE');
   t.equal(answer.responses[0]?.headers.connection, 'close', 'answered with Connection: close');
   t.not(answer.ended, 'open', `the server closed the connection once the body stopped coming for 5 s (${answer.ended}, after ${answer.ms.toFixed(0)} ms)`);
   await nothingLeft(t, id);
@@ -79,7 +80,7 @@ t.test('a chunked body over max_upload_bytes is refused with 413, the connection
   const answer = await wire(rel.port, send, { timeoutMs: 10_000 });
   clearInterval(watcher);
   t.equal(answer.responses[0]?.status, 413, '413');
-  t.equal(codeOf(answer.responses[0]?.body), 'PAYLOAD_TOO_LARGE');
+  t.equal(bodyCode(answer.responses[0]?.body), 'PAYLOAD_TOO_LARGE');
   t.not(answer.ended, 'open', `the server closed the connection (${answer.ended})`);
   t.comment(sawTempFile ? 'a temp file existed while the body streamed' : 'the temp file was never seen (too quick to observe)');
   await nothingLeft(t, id);
@@ -147,7 +148,7 @@ t.test('request headers over 16 KiB get 400 and a closed connection; 15 KiB are 
       const first = answer.responses[0];
       if (expected === 400) {
         t.equal(first?.status, 400, `${label}, ${method} ${target}: 400`);
-        t.equal(codeOf(first?.body), 'BAD_REQUEST', `${label}: BAD_REQUEST`);
+        t.equal(bodyCode(first?.body), 'BAD_REQUEST', `${label}: BAD_REQUEST`);
         t.not(answer.ended, 'open', `${label}: the connection is closed (${answer.ended})`);
       } else {
         t.equal(first?.status, 200, `${label}, ${method} ${target}: served with 200`);

@@ -1,18 +1,10 @@
 import t from 'tap';
-import { createRenderPool, ImageError, render, resolvePoolOptions } from '../../src/index.js';
+import { createRenderPool, render, resolvePoolOptions } from '../../src/index.js';
 import { corruptHeaderJpeg, hostile, photoJpeg, truncated } from '../helpers/fixtures.js';
+import { rejectionCode } from '../helpers/codes.js';
 
 const photo = photoJpeg(800, 600, 90);
 const slow = { width: 12000, height: 9000, blur: { sigma: 5 } } as const;
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return error instanceof ImageError ? error.code : `not an ImageError: ${String(error)}`;
-  }
-}
 
 t.test('defaults to one thread per core, a queue of size squared and 10 s', async (t) => {
   const options = resolvePoolOptions({ size: 3 });
@@ -51,7 +43,7 @@ t.test('a timed-out render fails with TIMEOUT within timeoutMs + 200 ms, then th
   t.teardown(() => pool.close());
   await pool.ready();
   const started = performance.now();
-  t.equal(await codeOf(pool.render(photo.slice(), slow)), 'TIMEOUT');
+  t.equal(await rejectionCode(() => pool.render(photo.slice(), slow)), 'TIMEOUT');
   const elapsed = performance.now() - started;
   t.ok(elapsed < 350, `rejected after ${Math.round(elapsed)} ms`);
   const after = await pool.render(photo.slice(), { width: 100 });
@@ -63,7 +55,7 @@ t.test('a request may shorten the pool timeout but not extend it', async (t) => 
   t.teardown(() => pool.close());
   await pool.ready();
   const started = performance.now();
-  t.equal(await codeOf(pool.render(photo.slice(), { ...slow, timeoutMs: 100 })), 'TIMEOUT');
+  t.equal(await rejectionCode(() => pool.render(photo.slice(), { ...slow, timeoutMs: 100 })), 'TIMEOUT');
   t.ok(performance.now() - started < 300, 'the shorter deadline applied');
 });
 
@@ -73,7 +65,7 @@ t.test('survives 100 bad inputs in a row, each with its code', async (t) => {
   const bad = [hostile.svg, hostile.pdf, hostile.text, truncated(photo), corruptHeaderJpeg()];
   const expected = ['UNSUPPORTED_FORMAT', 'UNSUPPORTED_FORMAT', 'UNSUPPORTED_FORMAT', 'CORRUPT_IMAGE', 'CORRUPT_IMAGE'];
   const codes = await Promise.all(
-    Array.from({ length: 100 }, (_, i) => codeOf(pool.render(bad[i % bad.length]!.slice(), { width: 50 }))),
+    Array.from({ length: 100 }, (_, i) => rejectionCode(() => pool.render(bad[i % bad.length]!.slice(), { width: 50 }))),
   );
   t.same(codes, Array.from({ length: 100 }, (_, i) => expected[i % expected.length]));
   const good = await pool.render(photo.slice(), { width: 64 });
@@ -84,10 +76,10 @@ t.test('a full queue rejects at once with OVERLOADED', async (t) => {
   const pool = createRenderPool({ size: 1, queueLimit: 1, timeoutMs: 2_000 });
   t.teardown(() => pool.close());
   await pool.ready();
-  const running = Array.from({ length: 2 }, () => codeOf(pool.render(photo.slice(), { ...slow, timeoutMs: 300 })));
+  const running = Array.from({ length: 2 }, () => rejectionCode(() => pool.render(photo.slice(), { ...slow, timeoutMs: 300 })));
   let drained = false;
   void Promise.all(running).then(() => (drained = true));
-  const rejected = await codeOf(pool.render(photo.slice(), { width: 10 }));
+  const rejected = await rejectionCode(() => pool.render(photo.slice(), { width: 10 }));
   t.equal(rejected, 'OVERLOADED');
   t.notOk(drained, 'rejected at once: neither render ahead of it had ended');
   t.same(pool.stats().queued + pool.stats().running, 2);
@@ -113,7 +105,7 @@ t.test('times a queued task from when it starts running, not while it waits', as
   t.teardown(() => pool.close());
   await pool.ready();
   const started = performance.now();
-  const codes = await Promise.all(Array.from({ length: count }, () => codeOf(pool.render(photo.slice(), thumbnail))));
+  const codes = await Promise.all(Array.from({ length: count }, () => rejectionCode(() => pool.render(photo.slice(), thumbnail))));
   const elapsed = performance.now() - started;
   t.ok(elapsed > timeoutMs, `${count} thumbnails queued for ${Math.round(elapsed)} ms in all, longer than the ${timeoutMs} ms timeout`);
   t.same(codes.filter((code) => code !== undefined), [], 'no queued task timed out');
@@ -122,6 +114,6 @@ t.test('times a queued task from when it starts running, not while it waits', as
 t.test('rejects bad options before queueing, with BAD_OPTION', async (t) => {
   const pool = createRenderPool({ size: 1 });
   t.teardown(() => pool.close());
-  t.equal(await codeOf(pool.render(photo.slice(), { width: 0 })), 'BAD_OPTION');
+  t.equal(await rejectionCode(() => pool.render(photo.slice(), { width: 0 })), 'BAD_OPTION');
   t.equal(pool.stats().completed, 0);
 });

@@ -2,24 +2,15 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import t, { type Test } from 'tap';
-import { ImageError } from '../../src/errors.js';
 import { createLocalStorage } from '../../src/storage/local.js';
 import { createStorage } from '../../src/storage/index.js';
 import { storageContract } from './contract.js';
+import { rejectionCode } from '../helpers/codes.js';
 
 async function tempRoot(t: Test): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'iaas-local-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   return root;
-}
-
-async function codeOf(work: () => unknown): Promise<string | undefined> {
-  try {
-    await work();
-    return undefined;
-  } catch (error) {
-    return error instanceof ImageError ? error.code : `not an ImageError: ${String(error)}`;
-  }
 }
 
 /** Every file below `folder`, recursively, relative to it. */
@@ -38,8 +29,8 @@ t.test('the local backend keeps the storage contract', async (t) => {
 t.test('rejects a key that climbs out of the folder with BAD_REQUEST', async (t) => {
   const storage = createLocalStorage(await tempRoot(t));
   for (const key of ['../x', 'a/../../b', '..', 'originals/..', './x']) {
-    t.equal(await codeOf(() => storage.put(key, Buffer.from('x'), 'image/jpeg')), 'BAD_REQUEST', `put ${key}`);
-    t.equal(await codeOf(() => storage.get(key)), 'BAD_REQUEST', `get ${key}`);
+    t.equal(await rejectionCode(() => storage.put(key, Buffer.from('x'), 'image/jpeg')), 'BAD_REQUEST', `put ${key}`);
+    t.equal(await rejectionCode(() => storage.get(key)), 'BAD_REQUEST', `get ${key}`);
   }
 });
 
@@ -47,10 +38,10 @@ t.test('rejects absolute, empty, hidden and control-character keys with BAD_REQU
   const storage = createLocalStorage(await tempRoot(t));
   const keys = ['/abs', '/etc/passwd', '', 'a//b', 'a/', '.hidden', 'a/.tmp-x', 'nul\0byte', 'back\\slash', 'sp ace', `${'a'.repeat(202)}`];
   for (const key of keys) {
-    t.equal(await codeOf(() => storage.exists(key)), 'BAD_REQUEST', JSON.stringify(key));
+    t.equal(await rejectionCode(() => storage.exists(key)), 'BAD_REQUEST', JSON.stringify(key));
   }
-  t.equal(await codeOf(() => storage.localPath('../x')), 'BAD_REQUEST', 'localPath validates too');
-  t.equal(await codeOf(() => storage.delete(['originals/ok', '../x'])), 'BAD_REQUEST', 'delete validates every key');
+  t.equal(await rejectionCode(() => storage.localPath('../x')), 'BAD_REQUEST', 'localPath validates too');
+  t.equal(await rejectionCode(() => storage.delete(['originals/ok', '../x'])), 'BAD_REQUEST', 'delete validates every key');
 });
 
 t.test('gives the absolute path of a key inside the folder and no public URL', async (t) => {
@@ -82,7 +73,7 @@ t.test('fails with UNAVAILABLE when the folder cannot be created because a file 
   const blocker = join(parent, 'not-a-folder');
   await writeFile(blocker, 'x');
   const storage = createLocalStorage(join(blocker, 'root'));
-  t.equal(await codeOf(() => storage.put('originals/photo', Buffer.from('x'), 'image/jpeg')), 'UNAVAILABLE');
+  t.equal(await rejectionCode(() => storage.put('originals/photo', Buffer.from('x'), 'image/jpeg')), 'UNAVAILABLE');
   t.same(await filesBelow(parent), ['not-a-folder'], 'nothing else was written');
 });
 
@@ -92,17 +83,17 @@ t.test('fails with UNAVAILABLE and removes its temp file when the final rename f
   // A non-empty folder where the object should go makes the rename fail after the temp file is written.
   await mkdir(join(root, 'originals', 'photo'), { recursive: true });
   await writeFile(join(root, 'originals', 'photo', 'inside'), 'x');
-  t.equal(await codeOf(() => storage.put('originals/photo', Buffer.from('new'), 'image/jpeg')), 'UNAVAILABLE', 'put');
+  t.equal(await rejectionCode(() => storage.put('originals/photo', Buffer.from('new'), 'image/jpeg')), 'UNAVAILABLE', 'put');
   const source = join(root, 'source.bin');
   await writeFile(source, 'from a file');
-  t.equal(await codeOf(() => storage.putFile('originals/photo', source, 'image/jpeg')), 'UNAVAILABLE', 'putFile');
+  t.equal(await rejectionCode(() => storage.putFile('originals/photo', source, 'image/jpeg')), 'UNAVAILABLE', 'putFile');
   t.same((await filesBelow(root)).sort(), ['originals/photo/inside', 'source.bin'], 'no temp file and the source is kept');
 });
 
 t.test('fails with UNAVAILABLE when the source file of putFile does not exist, leaving no temp file', async (t) => {
   const root = await tempRoot(t);
   const storage = createLocalStorage(root);
-  t.equal(await codeOf(() => storage.putFile('originals/photo', join(root, 'missing.bin'), 'image/jpeg')), 'UNAVAILABLE');
+  t.equal(await rejectionCode(() => storage.putFile('originals/photo', join(root, 'missing.bin'), 'image/jpeg')), 'UNAVAILABLE');
   t.same(await filesBelow(root), []);
 });
 
@@ -110,6 +101,6 @@ t.test('fails with UNAVAILABLE in a read-only folder', { skip: process.getuid?.(
   const root = await tempRoot(t);
   await mkdir(join(root, 'originals'), { mode: 0o555 });
   const storage = createLocalStorage(root);
-  t.equal(await codeOf(() => storage.put('originals/photo', Buffer.from('x'), 'image/jpeg')), 'UNAVAILABLE');
+  t.equal(await rejectionCode(() => storage.put('originals/photo', Buffer.from('x'), 'image/jpeg')), 'UNAVAILABLE');
   t.same(await filesBelow(root), []);
 });

@@ -3,23 +3,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ImageError } from '../../src/errors.js';
 import { createS3Storage } from '../../src/storage/s3.js';
 import { createStorage } from '../../src/storage/index.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { S3RVER_CREDENTIALS, startS3rver } from '../helpers/s3.js';
 import { storageContract } from './contract.js';
+import { rejectionCode } from '../helpers/codes.js';
 
 const credentials = { accessKeyId: S3RVER_CREDENTIALS.accessKeyId, secretAccessKey: S3RVER_CREDENTIALS.secretAccessKey };
-
-async function codeOf(work: () => unknown): Promise<string | undefined> {
-  try {
-    await work();
-    return undefined;
-  } catch (error) {
-    return error instanceof ImageError ? error.code : `not an ImageError: ${String(error)}`;
-  }
-}
 
 t.test('the S3 backend keeps the storage contract against s3rver', async (t) => {
   storageContract(t, async () => {
@@ -35,29 +26,29 @@ t.test('builds public URLs under cacheHost, the endpoint or the AWS bucket host'
   t.equal(createS3Storage({ bucket: 'b', endpoint: 'http://127.0.0.1:9000' }).publicUrl(key), `http://127.0.0.1:9000/b/${key}`);
   t.equal(createS3Storage({ bucket: 'b', region: 'eu-west-3' }).publicUrl(key), `https://b.s3.eu-west-3.amazonaws.com/${key}`);
   t.equal(createS3Storage({ bucket: 'b' }).localPath(key), null);
-  t.equal(await codeOf(() => createS3Storage({ bucket: 'b' }).publicUrl('../x')), 'BAD_REQUEST');
+  t.equal(await rejectionCode(() => createS3Storage({ bucket: 'b' }).publicUrl('../x')), 'BAD_REQUEST');
 });
 
 t.test('rejects an invalid key with BAD_REQUEST before any request', async (t) => {
   // Nothing listens on port 9: a request would fail with UNAVAILABLE instead.
   const storage = createS3Storage({ bucket: 'b', endpoint: 'http://127.0.0.1:9', ...credentials, timeoutMs: 200 });
-  t.equal(await codeOf(() => storage.put('../x', Buffer.from('x'), 'image/jpeg')), 'BAD_REQUEST');
-  t.equal(await codeOf(() => storage.delete(['ok', 'a/../b'])), 'BAD_REQUEST');
+  t.equal(await rejectionCode(() => storage.put('../x', Buffer.from('x'), 'image/jpeg')), 'BAD_REQUEST');
+  t.equal(await rejectionCode(() => storage.delete(['ok', 'a/../b'])), 'BAD_REQUEST');
 });
 
 t.test('fails with UNAVAILABLE when nothing listens at the endpoint', async (t) => {
   const storage = createS3Storage({ bucket: 'b', endpoint: 'http://127.0.0.1:9', ...credentials, timeoutMs: 500 });
-  t.equal(await codeOf(() => storage.get('originals/photo')), 'UNAVAILABLE', 'get');
-  t.equal(await codeOf(() => storage.exists('originals/photo')), 'UNAVAILABLE', 'exists');
-  t.equal(await codeOf(() => storage.delete(['originals/photo'])), 'UNAVAILABLE', 'delete');
+  t.equal(await rejectionCode(() => storage.get('originals/photo')), 'UNAVAILABLE', 'get');
+  t.equal(await rejectionCode(() => storage.exists('originals/photo')), 'UNAVAILABLE', 'exists');
+  t.equal(await rejectionCode(() => storage.delete(['originals/photo'])), 'UNAVAILABLE', 'delete');
 });
 
 t.test('fails with UNAVAILABLE when the bucket does not exist', async (t) => {
   const server = await startS3rver();
   t.teardown(() => server.stop());
   const storage = createS3Storage({ bucket: 'no-such-bucket', endpoint: server.endpoint, ...credentials });
-  t.equal(await codeOf(() => storage.put('originals/photo', Buffer.from('x'), 'image/jpeg')), 'UNAVAILABLE', 'put');
-  t.equal(await codeOf(() => storage.get('originals/photo')), 'UNAVAILABLE', 'get');
+  t.equal(await rejectionCode(() => storage.put('originals/photo', Buffer.from('x'), 'image/jpeg')), 'UNAVAILABLE', 'put');
+  t.equal(await rejectionCode(() => storage.get('originals/photo')), 'UNAVAILABLE', 'get');
 });
 
 t.test('fails fast with UNAVAILABLE through network faults and recovers when they clear', async (t) => {
@@ -77,19 +68,19 @@ t.test('fails fast with UNAVAILABLE through network faults and recovers when the
 
   proxy.set('blackhole');
   let started = Date.now();
-  t.equal(await codeOf(() => storage.put('originals/blackholed', bytes, 'image/jpeg')), 'UNAVAILABLE', 'put into a blackhole');
+  t.equal(await rejectionCode(() => storage.put('originals/blackholed', bytes, 'image/jpeg')), 'UNAVAILABLE', 'put into a blackhole');
   t.ok(Date.now() - started < 3000, `a blackholed put gives up in bounded time (${Date.now() - started} ms)`);
   started = Date.now();
-  t.equal(await codeOf(() => storage.get('originals/before')), 'UNAVAILABLE', 'get from a blackhole');
+  t.equal(await rejectionCode(() => storage.get('originals/before')), 'UNAVAILABLE', 'get from a blackhole');
   t.ok(Date.now() - started < 3000, 'a blackholed get gives up in bounded time');
   started = Date.now();
-  t.equal(await codeOf(() => storage.putFile('originals/blackholed', file, 'image/jpeg')), 'UNAVAILABLE', 'putFile into a blackhole');
+  t.equal(await rejectionCode(() => storage.putFile('originals/blackholed', file, 'image/jpeg')), 'UNAVAILABLE', 'putFile into a blackhole');
   t.ok(Date.now() - started < 3000, 'a blackholed putFile gives up in bounded time, retries included');
 
   proxy.set('reset');
-  t.equal(await codeOf(() => storage.put('originals/reset', bytes, 'image/jpeg')), 'UNAVAILABLE', 'put on reset connections');
-  t.equal(await codeOf(() => storage.exists('originals/before')), 'UNAVAILABLE', 'exists on reset connections');
-  t.equal(await codeOf(() => storage.putFile('originals/reset', file, 'image/jpeg')), 'UNAVAILABLE', 'putFile on reset connections');
+  t.equal(await rejectionCode(() => storage.put('originals/reset', bytes, 'image/jpeg')), 'UNAVAILABLE', 'put on reset connections');
+  t.equal(await rejectionCode(() => storage.exists('originals/before')), 'UNAVAILABLE', 'exists on reset connections');
+  t.equal(await rejectionCode(() => storage.putFile('originals/reset', file, 'image/jpeg')), 'UNAVAILABLE', 'putFile on reset connections');
 
   proxy.set('pass');
   await storage.put('originals/after', bytes, 'image/jpeg');

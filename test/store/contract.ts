@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import type tap from 'tap';
 import type { OriginalRecord, Store, VariantRecord } from '../../src/store/index.js';
-import { MIGRATIONS, TOKEN_LEASE_MS } from '../../src/store/migrations.js';
+import { TOKEN_LEASE_MS } from '../../src/images/tokens.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import { unique } from '../helpers/fixtures.js';
 
 /** Every migration version, in order: what schema_migrations holds after migrate(). */
@@ -57,8 +58,8 @@ function variant(
   return { key, originalId, format: 'webp', width: 200, height: 150, bytes: 4_321, renderedAt, etag: null, ...overrides };
 }
 
-/** The error code a promise rejects with: 'resolved', the error's `code`, or 'no code'. */
-export async function codeOf(promise: Promise<unknown>): Promise<string> {
+/** How a store call ends: 'resolved', or the `code` of any error it rejects with (a driver's too), or 'no code'. */
+export async function outcomeCode(promise: Promise<unknown>): Promise<string> {
   try {
     await promise;
     return 'resolved';
@@ -112,7 +113,7 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     const store = await open(t);
     const record = original(unique('img'));
     await store.insertOriginal(record);
-    const code = await codeOf(store.insertOriginal(original(record.id, { width: 1 })));
+    const code = await outcomeCode(store.insertOriginal(original(record.id, { width: 1 })));
     t.not(code, 'resolved');
     t.not(code, 'UNAVAILABLE');
     t.equal((await store.getOriginal(record.id))?.width, 800, 'the first record is kept');
@@ -147,7 +148,7 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     const { rows } = await sql(`SELECT digest FROM tokens WHERE id = '${id}'`);
     const stored = rows[0]?.digest;
     t.ok(Buffer.isBuffer(stored) && stored.equals(digest), 'the digest is stored as bytes');
-    const code = await codeOf(store.issueToken(unique('img'), Buffer.alloc(31), new Date(Date.now() + MINUTE), new Date()));
+    const code = await outcomeCode(store.issueToken(unique('img'), Buffer.alloc(31), new Date(Date.now() + MINUTE), new Date()));
     t.not(code, 'resolved');
     t.not(code, 'UNAVAILABLE');
   });
@@ -454,7 +455,7 @@ export function storeContract(t: TapTest, makeStore: () => Promise<Store>, sql: 
     await store.migrate();
     await store.close();
     await t.resolves(store.close());
-    t.equal(await codeOf(store.ping()), 'UNAVAILABLE');
-    t.equal(await codeOf(store.getOriginal('x')), 'UNAVAILABLE');
+    t.equal(await outcomeCode(store.ping()), 'UNAVAILABLE');
+    t.equal(await outcomeCode(store.getOriginal('x')), 'UNAVAILABLE');
   });
 }

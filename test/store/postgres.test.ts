@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import t from 'tap';
 import { createPostgresStore, type PostgresStoreOptions } from '../../src/store/postgres.js';
-import { codeOf, storeContract, VERSIONS } from './contract.js';
+import { outcomeCode, storeContract, VERSIONS } from './contract.js';
 
 const url = process.env.IAAS_TEST_DATABASE_URL;
 
@@ -53,7 +53,7 @@ function suite(url: string): void {
 
   t.test('refuses a schema name that is not a plain identifier', async (t) => {
     for (const schema of ['x; DROP TABLE y', 'Upper', '1abc', 'a'.repeat(64)]) {
-      t.equal(await codeOf((async () => createPostgresStore({ connectionString, schema }))()), 'BAD_OPTION', schema);
+      t.equal(await outcomeCode((async () => createPostgresStore({ connectionString, schema }))()), 'BAD_OPTION', schema);
     }
   });
 
@@ -68,7 +68,7 @@ function suite(url: string): void {
       [applicationName],
     );
     t.ok((killed.rowCount ?? 0) >= 1, `terminated ${killed.rowCount} sessions`);
-    const immediate = await codeOf(store.getOriginal('x'));
+    const immediate = await outcomeCode(store.getOriginal('x'));
     t.ok(['resolved', 'UNAVAILABLE'].includes(immediate), `the next query resolves or is UNAVAILABLE (${immediate})`);
     await new Promise((resolve) => setTimeout(resolve, 200));
     await t.resolves(store.ping(), 'a query shortly after succeeds');
@@ -85,7 +85,7 @@ function suite(url: string): void {
     // Hold the images table so deleteOriginal's transaction waits on it, then kill that session.
     await admin.query('BEGIN');
     await admin.query('LOCK TABLE images IN ACCESS EXCLUSIVE MODE');
-    const pending = codeOf(store.deleteOriginal('x'));
+    const pending = outcomeCode(store.deleteOriginal('x'));
     await new Promise((resolve) => setTimeout(resolve, 300));
     await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
       applicationName,
@@ -103,7 +103,7 @@ function suite(url: string): void {
     await admin.query('LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE');
     const started = Date.now();
     const digest = createHash('sha256').update('token').digest();
-    const code = await codeOf(store.consumeToken('x', digest, new Date()));
+    const code = await outcomeCode(store.consumeToken('x', digest, new Date()));
     await admin.query('ROLLBACK');
     t.equal(code, 'UNAVAILABLE');
     const elapsed = Date.now() - started;
@@ -115,8 +115,8 @@ function suite(url: string): void {
     const store = createPostgresStore({ host: '127.0.0.1', port: 1, user: 'nobody', database: 'none' });
     t.teardown(() => store.close());
     const started = Date.now();
-    t.equal(await codeOf(store.ping()), 'UNAVAILABLE');
-    t.equal(await codeOf(store.migrate()), 'UNAVAILABLE');
+    t.equal(await outcomeCode(store.ping()), 'UNAVAILABLE');
+    t.equal(await outcomeCode(store.migrate()), 'UNAVAILABLE');
     t.ok(Date.now() - started < 5_000, 'no hang');
   });
 }

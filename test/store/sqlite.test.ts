@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import t from 'tap';
 import { createSqliteStore, createStore } from '../../src/store/index.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
-import { codeOf, storeContract, VERSIONS, type RawSql } from './contract.js';
+import { outcomeCode, storeContract, VERSIONS, type RawSql } from './contract.js';
 
 const run = promisify(execFile);
 const folder = mkdtempSync(path.join(tmpdir(), 'iaas-store-'));
@@ -55,7 +55,7 @@ t.test('creates the parent folder and opens the file in WAL mode', async (t) => 
 });
 
 t.test('reports UNAVAILABLE when the file cannot be opened', async (t) => {
-  t.equal(await codeOf((async () => createSqliteStore({ path: folder }))()), 'UNAVAILABLE');
+  t.equal(await outcomeCode((async () => createSqliteStore({ path: folder }))()), 'UNAVAILABLE');
 });
 
 t.test('gives exactly one of 50 consumers on two connections to the same file the token', async (t) => {
@@ -150,7 +150,7 @@ t.test('reports UNAVAILABLE when another connection holds the write lock past th
   holder.exec('BEGIN IMMEDIATE');
   const started = Date.now();
   const variant = { key: 'k', originalId: 'o', format: 'png', width: 1, height: 1, bytes: 1, renderedAt: new Date() };
-  t.equal(await codeOf(store.insertVariant(variant, '')), 'UNAVAILABLE');
+  t.equal(await outcomeCode(store.insertVariant(variant, '')), 'UNAVAILABLE');
   t.ok(Date.now() - started >= 4_500, 'it waited for the busy timeout first');
   holder.exec('ROLLBACK');
   await t.resolves(store.insertVariant(variant, ''), 'works once the lock is released');
