@@ -62,7 +62,7 @@ export function createLocalStorage(rootDir: string): ObjectStorage {
         const bytes = await readFile(path);
         return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       } catch (error) {
-        if (MISSING.has(codeOf(error))) return null;
+        if (MISSING.has(errnoOf(error))) return null;
         throw unavailable('get', key, error);
       }
     },
@@ -72,7 +72,7 @@ export function createLocalStorage(rootDir: string): ObjectStorage {
       try {
         return (await stat(path)).isFile();
       } catch (error) {
-        if (MISSING.has(codeOf(error))) return false;
+        if (MISSING.has(errnoOf(error))) return false;
         throw unavailable('exists', key, error);
       }
     },
@@ -86,7 +86,7 @@ export function createLocalStorage(rootDir: string): ObjectStorage {
           await unlink(path);
           folders.add(dirname(path));
         } catch (error) {
-          if (MISSING.has(codeOf(error))) continue;
+          if (MISSING.has(errnoOf(error))) continue;
           throw unavailable('delete', keys[index] ?? '', error);
         }
       }
@@ -94,7 +94,7 @@ export function createLocalStorage(rootDir: string): ObjectStorage {
         try {
           await syncFolder(folder);
         } catch (error) {
-          if (!MISSING.has(codeOf(error))) throw unavailable('delete', folder, error);
+          if (!MISSING.has(errnoOf(error))) throw unavailable('delete', folder, error);
         }
       }
     },
@@ -110,7 +110,7 @@ export function createLocalStorage(rootDir: string): ObjectStorage {
         try {
           entries = await readdir(dir, { withFileTypes: true });
         } catch (error) {
-          if (MISSING.has(codeOf(error))) return;
+          if (MISSING.has(errnoOf(error))) return;
           throw unavailable('list', prefix, error);
         }
         for (const entry of entries) {
@@ -182,13 +182,14 @@ async function withHandle(handle: FileHandle, work: () => Promise<void>): Promis
   }
 }
 
-function codeOf(error: unknown): string {
+/** The errno code (ENOENT, ENOSPC, ...) of a file-system error, or empty. */
+function errnoOf(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : '';
 }
 
 function unavailable(op: string, key: string, error: unknown): ImageError {
   if (error instanceof ImageError) return error;
-  const reason = codeOf(error) || (error instanceof Error ? error.message : String(error));
+  const reason = errnoOf(error) || (error instanceof Error ? error.message : String(error));
   return new ImageError('UNAVAILABLE', 'Storage is unavailable', { detail: `local ${op} ${key}: ${reason}`, cause: error });
 }
