@@ -6,6 +6,7 @@
 import type { Collector } from '../lib/rounds.js';
 import type { Progress } from '../lib/progress.js';
 import type { BenchSettings } from '../lib/settings.js';
+import type { startNodePeer } from '../peers/launch.js';
 
 /** An input held in memory and written to a file (for child processes). */
 export interface Input {
@@ -74,3 +75,24 @@ export async function settleAll(starts: readonly Promise<unknown>[]): Promise<vo
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }
+
+/**
+ * Starts the contenders of a scenario at once (each registered as it comes up),
+ * waits for all of them, and returns them by name; throws the first failure once
+ * every start has finished. An entry may be `undefined` (a contender this machine lacks).
+ */
+export async function startContenders<T extends Record<string, Promise<Stoppable | undefined>>>(ctx: BenchContext, starts: T): Promise<{ [K in keyof T]: Awaited<T[K]> }> {
+  const tracked = Object.fromEntries(
+    Object.entries(starts).map(([name, start]) => [name, start.then((item) => (item === undefined ? undefined : ctx.resources.track(item)))]),
+  );
+  await settleAll(Object.values(tracked));
+  const out: Record<string, unknown> = {};
+  for (const [name, start] of Object.entries(tracked)) out[name] = await start;
+  return out as { [K in keyof T]: Awaited<T[K]> };
+}
+
+/** The Node peer as every scenario starts it: the service's default worker split, the photo (and `originals`, for the corpus). */
+export function nodePeerOptions(ctx: BenchContext, originals?: Parameters<typeof startNodePeer>[0]['originals']): Parameters<typeof startNodePeer>[0] {
+  return { root: ctx.root, workers: ctx.settings.defaultSplit.workers, photo: ctx.photo.bytes, ...(originals ? { originals } : {}) };
+}
+

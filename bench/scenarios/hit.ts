@@ -13,7 +13,7 @@ import { primeCache, startIaas, uploadPhoto } from '../lib/service.js';
 import { getBytes } from '../../test/helpers/http.js';
 import { startNginx } from '../peers/nginx.js';
 import { startNodePeer } from '../peers/launch.js';
-import { settleAll, started, type BenchContext } from './context.js';
+import { nodePeerOptions, started, startContenders, type BenchContext } from './context.js';
 
 /** Measures one contender on one fixed path with every client, for one round. */
 export async function measureFixed(
@@ -60,12 +60,7 @@ export async function runHitScenario(ctx: BenchContext): Promise<void> {
   const s = ctx.settings;
   const { progress, resources } = ctx;
   progress.step('starting iaas and the Node peer; rendering the variants once');
-  const starting = {
-    service: started(ctx, startIaas({ label: 'hit', root: ctx.root })),
-    peer: started(ctx, startNodePeer({ root: ctx.root, workers: s.defaultSplit.workers, photo: ctx.photo.bytes })),
-  };
-  await settleAll(Object.values(starting));
-  const [service, peer] = [await starting.service, await starting.peer];
+  const { service, peer } = await startContenders(ctx, { service: startIaas({ label: 'hit', root: ctx.root }), peer: startNodePeer(nodePeerOptions(ctx)) });
   await uploadPhoto(service.url, ctx.photo.bytes);
   const bodies: Record<string, Record<string, number>> = { iaas: {}, 'node-peer': {}, nginx: {} };
   const files: Record<string, Uint8Array> = {};

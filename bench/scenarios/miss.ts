@@ -18,7 +18,7 @@ import { directResult, median } from '../lib/stats.js';
 import type { LoadResult } from '../lib/types.js';
 import { startNginx } from '../peers/nginx.js';
 import { startNodePeer } from '../peers/launch.js';
-import { settleAll, started, type BenchContext } from './context.js';
+import { nodePeerOptions, startContenders, type BenchContext } from './context.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const floorRunner = path.resolve(here, '..', 'floor-runner.js');
@@ -115,16 +115,14 @@ export async function runMissScenario(ctx: BenchContext): Promise<void> {
   const s = ctx.settings;
   const { resources, progress } = ctx;
   progress.step(`starting iaas, the Node peer${s.nginx && s.imageFilter ? ' and nginx' : ''}`);
-  const starting = {
-    service: started(ctx, startIaas({ label: 'miss', root: ctx.root })),
-    peer: started(ctx, startNodePeer({ root: ctx.root, workers: s.defaultSplit.workers, photo: ctx.photo.bytes })),
+  const { service, peer, nginx } = await startContenders(ctx, {
+    service: startIaas({ label: 'miss', root: ctx.root }),
+    peer: startNodePeer(nodePeerOptions(ctx)),
     nginx:
       s.nginx && s.imageFilter
-        ? started(ctx, startNginx(s.nginx, { root: ctx.root, mode: 'resize', files: { 'original.jpg': ctx.photo.bytes }, workers: s.defaultSplit.workers }))
+        ? startNginx(s.nginx, { root: ctx.root, mode: 'resize', files: { 'original.jpg': ctx.photo.bytes }, workers: s.defaultSplit.workers })
         : Promise.resolve(undefined),
-  };
-  await settleAll(Object.values(starting));
-  const [service, peer, nginx] = [await starting.service, await starting.peer, await starting.nginx];
+  });
   await uploadPhoto(service.url, ctx.photo.bytes);
   await checkRenders(service.url, 'iaas', true);
   await checkRenders(peer.url, 'node peer', true);

@@ -18,7 +18,7 @@ import { alternate } from '../lib/rounds.js';
 import { issueTokens, photoForm, startIaas, uploadPhoto, type RunningService } from '../lib/service.js';
 import type { OriginalsResult } from '../lib/types.js';
 import { startNodePeer } from '../peers/launch.js';
-import { settleAll, started, type BenchContext } from './context.js';
+import { nodePeerOptions, startContenders, type BenchContext } from './context.js';
 
 /** Measurements are named `originals-<source>-<connections>`, the mix's source being `mix`. */
 export const ORIGINALS_PREFIX = 'originals-';
@@ -102,12 +102,10 @@ async function uploadRuns(ctx: BenchContext, corpus: CorpusEntry[]): Promise<Ori
     writeFileSync(file, photoForm(entry.bytes, BOUNDARY));
     return file;
   });
-  const starting = {
-    copies: started(ctx, startIaas({ label: 'upload-copies', root: ctx.root, env: UPLOAD_ENV })),
-    'no-copies': started(ctx, startIaas({ label: 'upload-plain', root: ctx.root, env: { ...UPLOAD_ENV, WORKING_COPIES: 'false' } })),
-  };
-  await settleAll(Object.values(starting));
-  const services = { copies: await starting.copies, 'no-copies': await starting['no-copies'] };
+  const services = await startContenders(ctx, {
+    copies: startIaas({ label: 'upload-copies', root: ctx.root, env: UPLOAD_ENV }),
+    'no-copies': startIaas({ label: 'upload-plain', root: ctx.root, env: { ...UPLOAD_ENV, WORKING_COPIES: 'false' } }),
+  });
   const settle: number[] = [];
   const outcomes: Record<string, number> = {};
   let serial = 0;
@@ -149,12 +147,7 @@ export async function runOriginalsScenario(ctx: BenchContext): Promise<Originals
   ctx.progress.step(s.corpusDir ? `reading the corpus in ${s.corpusDir}` : 'generating the corpus from the photo');
   const corpus = s.corpusDir ? readCorpus(s.corpusDir, ctx.root) : await generateCorpus(ctx.photo.bytes, ctx.root);
   ctx.progress.step('starting iaas and the Node peer');
-  const starting = {
-    service: started(ctx, startIaas({ label: 'originals', root: ctx.root, env: UPLOAD_ENV })),
-    peer: started(ctx, startNodePeer({ root: ctx.root, workers: s.defaultSplit.workers, photo: ctx.photo.bytes, originals: corpus })),
-  };
-  await settleAll(Object.values(starting));
-  const [service, peer] = [await starting.service, await starting.peer];
+  const { service, peer } = await startContenders(ctx, { service: startIaas({ label: 'originals', root: ctx.root, env: UPLOAD_ENV }), peer: startNodePeer(nodePeerOptions(ctx, corpus)) });
   let stored: OriginalsResult['corpus'];
   try {
     ctx.progress.step('uploading the corpus; waiting for its working copies');

@@ -13,7 +13,7 @@ import { startIaas, uploadPhoto } from '../lib/service.js';
 import type { SweepProbe, SweepResult } from '../lib/types.js';
 import { startNodePeer } from '../peers/launch.js';
 import { checkRenders } from './miss.js';
-import { settleAll, started, type BenchContext } from './context.js';
+import { nodePeerOptions, startContenders, type BenchContext } from './context.js';
 
 /** Measurements of the sweep are named `sweep-<connections>`. */
 export const SWEEP_PREFIX = 'sweep-';
@@ -61,12 +61,7 @@ export async function runSweepScenario(ctx: BenchContext): Promise<SweepResult> 
   const s = ctx.settings;
   const { progress, resources } = ctx;
   progress.step('starting iaas and the Node peer');
-  const starting = {
-    service: started(ctx, startIaas({ label: 'sweep', root: ctx.root })),
-    peer: started(ctx, startNodePeer({ root: ctx.root, workers: s.defaultSplit.workers, photo: ctx.photo.bytes })),
-  };
-  await settleAll(Object.values(starting));
-  const [service, peer] = [await starting.service, await starting.peer];
+  const { service, peer } = await startContenders(ctx, { service: startIaas({ label: 'sweep', root: ctx.root }), peer: startNodePeer(nodePeerOptions(ctx)) });
   const urls: Record<(typeof SWEEP_CONTENDERS)[number], string> = { iaas: service.url, 'node-peer': peer.url };
   const pids: Record<(typeof SWEEP_CONTENDERS)[number], number> = { iaas: service.pid, 'node-peer': peer.pid };
   const probes: Record<number, SweepProbe> = {};
