@@ -10,22 +10,43 @@ import type { ForgetMessage, ToPrimary, ToWorker } from './protocol.js';
 /** A worker that never answers must not hold the DELETE forever. */
 const FORGET_TIMEOUT_MS = 2_000;
 
-/** The primary's side: which deleter waits for how many answers. */
+/** The primary's side: which deleter waits for which workers' answers. */
 export class ForgetRelay {
-  private readonly waiting = new Map<string, { origin: Worker; pending: number }>();
+  private readonly waiting = new Map<string, { origin: Worker; owed: Set<number> }>();
+
+  /** `workers` lists the cluster's workers (the tests pass their own). */
+  constructor(private readonly workers: () => readonly Worker[] = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w)) {}
 
   /** `origin` deleted an id: the other live workers forget it, then `origin` hears back. */
   forget(origin: Worker, message: ForgetMessage): void {
-    const others = Object.values(cluster.workers ?? {}).filter((other): other is Worker => !!other && other.id !== origin.id && other.isConnected());
-    this.waiting.set(message.key, { origin, pending: others.length });
+    const others = this.workers().filter((other) => other.id !== origin.id && other.isConnected());
+    this.waiting.set(message.key, { origin, owed: new Set(others.map((other) => other.id)) });
     for (const other of others) other.send(message satisfies ToWorker);
     if (others.length === 0) this.settle(message.key);
   }
 
-  /** One of the others has forgotten the id of `key`. */
-  forgotten(key: string): void {
+  /** `from` has forgotten the id of `key`. */
+  forgotten(from: Worker, key: string): void {
     const entry = this.waiting.get(key);
-    if (entry && --entry.pending <= 0) this.settle(key);
+    if (!entry) return;
+    entry.owed.delete(from.id);
+    if (entry.owed.size === 0) this.settle(key);
+  }
+
+  /**
+   * `worker` exited: it owes no answer any more (a dead worker remembers nothing),
+   * and nobody waits for the answers owed to it, so no entry outlives the workers it names.
+   */
+  exited(worker: Worker): void {
+    for (const [key, entry] of this.waiting) {
+      if (entry.origin.id === worker.id) this.waiting.delete(key);
+      else if (entry.owed.delete(worker.id) && entry.owed.size === 0) this.settle(key);
+    }
+  }
+
+  /** Deletes still waiting for answers: 0 whenever the cluster is quiet. */
+  get pending(): number {
+    return this.waiting.size;
   }
 
   private settle(key: string): void {

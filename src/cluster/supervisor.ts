@@ -93,7 +93,7 @@ export async function runPrimary(config: Config, log: Logger, entry: string): Pr
         case 'iaas:forget':
           return forgets.forget(worker, message);
         case 'iaas:forgotten':
-          return forgets.forgotten(message.key);
+          return forgets.forgotten(worker, message.key);
       }
     });
     return worker;
@@ -105,6 +105,7 @@ export async function runPrimary(config: Config, log: Logger, entry: string): Pr
     ready.delete(worker.id);
     // What it held or waited for returns to the machine at once; what it counted stays counted.
     admission.detach(ownerOf(worker));
+    forgets.exited(worker);
     metrics.metrics.retire(worker);
     if (stopping) return;
     if (lived > STABLE_MS) backoff = BACKOFF_START_MS;
