@@ -228,8 +228,8 @@ if kill -0 "$server" 2>/dev/null; then
 fi
 wait "$server" || true
 
-step "the native and API integration tests, and the uWS loader's"
-HOME=$(mktemp -d) npx tap dist/test/native/*.test.js dist/test/integration/api.test.js dist/test/http/uws-loader.test.js
+step "the native and API integration tests, the uWS loader's, and what its parser refuses"
+HOME=$(mktemp -d) npx tap dist/test/native/*.test.js dist/test/integration/api.test.js dist/test/http/uws-loader.test.js dist/test/reliability/parser.test.js
 CHECKS
 
 step "the checks in the root (Node $NODE_VERSION)"

@@ -1,7 +1,8 @@
 /**
  * nginx as a reference, when installed: serving the same cached file
  * statically (the practical limit for serving bytes), or resizing the same
- * photo with `image_filter resize` (libgd) on every request. It runs as a
+ * photo with `image_filter resize` (libgd) on every request; and, for the
+ * tests, as the proxy `deploy/nginx.conf` puts in front of iaas. It runs as a
  * foreground child with its own prefix, pid, logs and temp paths, so no
  * root-owned path is touched.
  */
@@ -34,10 +35,22 @@ export function nginxVersion(nginx: string): string | null {
   }
 }
 
+/** nginx in front of one iaas: the upstream `iaas` that the locations proxy to. */
+export interface NginxProxy {
+  /** The port of the iaas behind it, on 127.0.0.1. */
+  upstreamPort: number;
+  /** `location` blocks, as `deploy/nginx.conf` writes them. */
+  locations: string;
+}
+
 export interface NginxOptions {
   root: string;
-  /** `static`: files of `www`; `resize`: `/{id}_{w}_{h}.jpg` resizes the original on every request. */
-  mode: 'static' | 'resize';
+  /**
+   * `static`: files of `www`; `resize`: `/{id}_{w}_{h}.jpg` resizes the original on every request;
+   * `proxy`: the locations of `proxy`, in front of an iaas.
+   */
+  mode: 'static' | 'resize' | 'proxy';
+  proxy?: NginxProxy;
   /** Files to put in the document root, by name. */
   files: Record<string, Uint8Array>;
   /** worker_processes; the same count as the service's workers. */
@@ -53,7 +66,7 @@ export interface RunningNginx {
 }
 
 /** The configuration file; every path inside the instance folder. */
-export function nginxConfig(dir: string, port: number, mode: NginxOptions['mode'], workers: number): string {
+export function nginxConfig(dir: string, port: number, mode: NginxOptions['mode'], workers: number, proxy?: NginxProxy): string {
   const resize = `
     # The photo resized to fit w x h on every request: no cache, like a miss.
     location ~ ^/${PHOTO_ID}_(\\d+)_(\\d+)\\.jpg$ {
@@ -65,6 +78,8 @@ export function nginxConfig(dir: string, port: number, mode: NginxOptions['mode'
       image_filter_interlace on;
       image_filter_buffer 20M;
     }`;
+  if (mode === 'proxy' && !proxy) throw new Error('nginx in proxy mode needs the upstream and its locations');
+  const upstream = proxy ? `\n  upstream iaas {\n    server 127.0.0.1:${proxy.upstreamPort};\n    keepalive 32;\n  }` : '';
   return `${mode === 'resize' ? `load_module ${IMAGE_FILTER_MODULE};\n` : ''}worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -84,10 +99,10 @@ http {
   tcp_nopush on;
   tcp_nodelay on;
   keepalive_requests 10000000;
-  open_file_cache max=1000 inactive=60s;
+  open_file_cache max=1000 inactive=60s;${upstream}
   server {
     listen 127.0.0.1:${port};
-    root ${dir}/www;${mode === 'resize' ? resize : ''}
+    root ${dir}/www;${mode === 'resize' ? resize : ''}${proxy ? `\n${proxy.locations}` : ''}
   }
 }
 `;
@@ -105,7 +120,7 @@ export async function startNginx(nginx: string, options: NginxOptions): Promise<
   for (const [name, bytes] of Object.entries(options.files)) writeFileSync(path.join(www, name), bytes);
   const port = await freePort();
   const conf = path.join(dir, 'nginx.conf');
-  writeFileSync(conf, nginxConfig(dir, port, options.mode, options.workers));
+  writeFileSync(conf, nginxConfig(dir, port, options.mode, options.workers, options.proxy));
   const logFile = path.join(dir, 'stdout.log');
   // -e: the error log used before the configuration is read (the default is under /var/log).
   const { process: child } = await launch({

@@ -6,23 +6,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { SETTINGS } from '../../src/config/settings.js';
+import { packageRoot } from '../../src/util/package-root.js';
 
-/** The folder whose package.json is named "iaas". */
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = path.join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'iaas') return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('cannot find the package root (package.json named "iaas")');
-    dir = parent;
-  }
-}
-
-const ROOT = repoRoot();
+const ROOT = packageRoot();
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; engines: { node: string } };
 
