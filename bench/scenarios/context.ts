@@ -70,7 +70,7 @@ export async function started<T extends Stoppable>(ctx: BenchContext, start: Pro
  * Starting in parallel saves seconds; waiting for all before throwing makes
  * sure every process that did start is registered, so it will be stopped.
  */
-export async function settleAll(starts: readonly Promise<unknown>[]): Promise<void> {
+async function settleAll(starts: readonly Promise<unknown>[]): Promise<void> {
   const settled = await Promise.allSettled(starts);
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;

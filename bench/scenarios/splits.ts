@@ -8,7 +8,7 @@ import { alternate } from '../lib/rounds.js';
 import { startIaas, uploadPhoto, type RunningService } from '../lib/service.js';
 import { splitName } from '../lib/settings.js';
 import type { SplitResult } from '../lib/types.js';
-import { settleAll, started, type BenchContext } from './context.js';
+import { startContenders, type BenchContext } from './context.js';
 import { measureMiss } from './miss.js';
 
 export const SPLIT_PREFIX = 'split-';
@@ -19,13 +19,11 @@ export async function runSplitsScenario(ctx: BenchContext): Promise<{ results: S
   const services = new Map<string, RunningService>();
   try {
     progress.step(`starting iaas as ${s.splits.map(splitName).join(', ')} (WORKERS x POOL_SIZE)`);
-    const starting = s.splits.map((split) =>
-      started(ctx, startIaas({ label: `split-${splitName(split)}`, root: ctx.root, workers: split.workers, pool: split.pool })).then((service) => {
-        services.set(splitName(split), service);
-        return service;
-      }),
+    const running = await startContenders(
+      ctx,
+      Object.fromEntries(s.splits.map((split) => [splitName(split), startIaas({ label: `split-${splitName(split)}`, root: ctx.root, workers: split.workers, pool: split.pool })])),
     );
-    await settleAll(starting);
+    for (const [name, service] of Object.entries(running)) services.set(name, service);
     for (const service of services.values()) await uploadPhoto(service.url, ctx.photo.bytes);
     const names = s.splits.map(splitName);
     const cursors = new Map(names.map((n) => [n, 0]));
