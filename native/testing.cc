@@ -27,8 +27,8 @@ Napi::ArrayBuffer CopyOut(Napi::Env env, const void* data, size_t size) {
   return buffer;
 }
 
-VipsBlob* SaveAs(const VImage& image, const std::string& format, int quality, bool keepExif) {
-  VipsForeignKeep keep = keepExif ? VIPS_FOREIGN_KEEP_EXIF : VIPS_FOREIGN_KEEP_NONE;
+VipsBlob* SaveAs(const VImage& image, const std::string& format, int quality, bool keepExif, bool keepIcc) {
+  int keep = (keepExif ? VIPS_FOREIGN_KEEP_EXIF : VIPS_FOREIGN_KEEP_NONE) | (keepIcc ? VIPS_FOREIGN_KEEP_ICC : VIPS_FOREIGN_KEEP_NONE);
   if (format == "png") return image.pngsave_buffer(VImage::option()->set("keep", keep));
   if (format == "webp") return image.webpsave_buffer(VImage::option()->set("Q", quality)->set("keep", keep));
   if (format == "gif") return image.gifsave_buffer(VImage::option()->set("keep", keep));
@@ -57,6 +57,10 @@ Napi::Value EncodeRawBody(const Napi::CallbackInfo& info) {
                              : channels <= 2                 ? VIPS_INTERPRETATION_B_W
                                                              : VIPS_INTERPRETATION_sRGB;
   image = image.copy(VImage::option()->set("interpretation", space));
+  // The sRGB pixels converted to a wide-gamut space, its profile embedded: what a camera or a
+  // designer's export sends, and what a render must convert back exactly once.
+  std::string profile = ReadString(options, "profile", "");
+  if (!profile.empty()) image = image.icc_transform(profile.c_str(), VImage::option()->set("input_profile", "srgb"));
   int orientation = ReadInt(options, "orientation", 0);
   if (orientation > 0) image.set(VIPS_META_ORIENTATION, orientation);
   int pageHeight = ReadInt(options, "pageHeight", 0);
@@ -72,7 +76,7 @@ Napi::Value EncodeRawBody(const Napi::CallbackInfo& info) {
   if (loop >= 0) image.set("loop", loop);
   std::string format = ReadString(options, "format", "jpeg");
   int quality = ReadInt(options, "quality", 90);
-  VipsBlob* blob = SaveAs(image, format, quality, orientation > 0);
+  VipsBlob* blob = SaveAs(image, format, quality, orientation > 0, !profile.empty());
   auto* area = reinterpret_cast<VipsArea*>(blob);
   Napi::ArrayBuffer out = CopyOut(info.Env(), area->data, area->length);
   vips_area_unref(area);

@@ -143,6 +143,8 @@ export interface EncodeRawOptions {
   quality?: number;
   orientation?: number;
   cmyk?: boolean;
+  /** Convert the sRGB pixels to this built-in profile of libvips (`p3`) and embed it. */
+  profile?: 'p3';
   pageHeight?: number;
   /** Frame delays in ms, one per frame (GIF, WebP). */
   delays?: number[];

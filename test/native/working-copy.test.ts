@@ -91,7 +91,7 @@ t.test('auto quality from a copy keeps the original\'s JPEG quality, not the cop
   t.equal(probe(new Uint8Array(fromPng.data)).jpegQuality, 80, 'an original that was no JPEG: the JPEG default, 80');
 });
 
-t.test('orientation and CMYK colour are applied once, in the copy: its renders match the original\'s', async (t) => {
+t.test('orientation, an embedded ICC profile and CMYK colour are applied once, in the copy: its renders match the original\'s', async (t) => {
   const oriented = encodeRaw(photoPixels(2000, 1500, 43), { width: 2000, height: 1500, channels: 3, format: 'jpeg', quality: 92, orientation: 6 });
   const cmykPixels = new Uint8Array(2000 * 1500 * 4);
   const base = photoPixels(2000, 1500, 44);
@@ -102,7 +102,8 @@ t.test('orientation and CMYK colour are applied once, in the copy: its renders m
     cmykPixels[i * 4 + 3] = 0;
   }
   const cmyk = encodeRaw(cmykPixels, { width: 2000, height: 1500, channels: 4, format: 'jpeg', quality: 92, cmyk: true });
-  for (const [label, original] of [['orientation 6', oriented], ['CMYK', cmyk]] as const) {
+  const p3 = encodeRaw(photoPixels(2000, 1500, 45), { width: 2000, height: 1500, channels: 3, format: 'jpeg', quality: 92, profile: 'p3' });
+  for (const [label, original] of [['orientation 6', oriented], ['CMYK', cmyk], ['a Display P3 profile', p3]] as const) {
     const { displayed, copies } = copiesOf(original);
     const copy = copies[copies.length - 1];
     if (!copy) return t.fail(`${label}: no copy`);
@@ -114,4 +115,9 @@ t.test('orientation and CMYK colour are applied once, in the copy: its renders m
     const score = psnr(decode(fromCopy.data), decode(expected.data));
     t.ok(score >= 40, `${label}: ${score.toFixed(1)} dB against the original's render`);
   }
+  // The profile was applied, not ignored on both paths: the P3 original renders as its sRGB source does.
+  const srgb = encodeRaw(photoPixels(2000, 1500, 45), { width: 2000, height: 1500, channels: 3, format: 'jpeg', quality: 92 });
+  const options: RenderOptions = { width: 250, height: 250, fit: 'crop', format: 'png' };
+  const converted = psnr(decode(render(asPng(p3), options).data), decode(render(asPng(srgb), options).data));
+  t.ok(converted >= 35, `the P3 original renders as its sRGB source (${converted.toFixed(1)} dB)`);
 });
