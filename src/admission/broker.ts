@@ -13,9 +13,11 @@
  *   the work ahead of it (estimated from recent render times of its cost
  *   class) would keep it waiting longer than `queueWaitMs`, or when the hard
  *   cap `queueLimit` is reached.
- * - Heavy renders (a cost class that takes HEAVY_MS or more, such as a large
- *   AVIF) never take the last free slot while short renders keep arriving: a
- *   flood of expensive requests cannot make an ordinary miss wait for one.
+ * - Heavy renders (a cost class that takes HEAVY_RATIO times as long as the
+ *   lightest one arriving, at least HEAVY_FLOOR_MS, and always from HEAVY_MS,
+ *   such as a large AVIF) hold at most slots - 1 slots while short renders
+ *   keep arriving: a flood of expensive requests cannot make an ordinary miss
+ *   wait for one, on a slow machine or a fast one.
  * - Identical keyed requests render once (single flight); a key whose render
  *   failed in a way worth remembering is refused at once for `negativeTtlMs`.
  */
@@ -55,8 +57,12 @@ interface Flight {
 
 /** A render whose cost class was never seen is assumed to take this long. */
 const DEFAULT_ESTIMATE_MS = 100;
-/** A cost class estimated to take this long or more is heavy. */
+/** A cost class estimated to take this long or more is always heavy. */
 export const HEAVY_MS = 250;
+/** A cost class this many times as slow as the lightest one arriving is heavy too... */
+export const HEAVY_RATIO = 4;
+/** ...unless it takes less than this: renders this short never crowd anyone out. */
+export const HEAVY_FLOOR_MS = 50;
 /** Short renders seen this recently keep the last slot free of heavy ones. */
 export const LIGHT_WINDOW_MS = 2_000;
 /** Weight of the newest render time in the moving average of its class. */
@@ -77,6 +83,8 @@ export class Broker {
   private readonly estimates = new Map<string, number>();
   private overall = DEFAULT_ESTIMATE_MS;
   private lastLightArrival = Number.NEGATIVE_INFINITY;
+  /** When each cost class last arrived in the foreground: the lightest recent one sets what is heavy. */
+  private readonly arrivals = new Map<string, number>();
   private readonly counters = { granted: 0, refused: 0, droppedBackground: 0, joined: 0, negativeHits: 0 };
 
   constructor(
@@ -111,9 +119,11 @@ export class Broker {
   }
 
   private admitForeground(entry: Entry): Decision {
+    this.arrived(entry.cost);
     if (!this.isHeavy(entry)) this.lastLightArrival = this.now();
-    // A free slot no waiter may take (heavy ones waiting for the reserved slot) goes to this one.
-    if (this.running.size < this.settings.slots && this.mayStart(entry) && !this.foreground.some((waiting) => this.mayStart(waiting))) {
+    // A free slot no waiter may take (heavy ones waiting while heavy ones hold their share) goes to this one.
+    const threshold = this.heavyThresholdMs();
+    if (this.running.size < this.settings.slots && this.mayStart(entry, threshold) && !this.foreground.some((waiting) => this.mayStart(waiting, threshold))) {
       return this.start(entry);
     }
     if (this.foreground.length >= this.settings.queueLimit) {
@@ -244,14 +254,36 @@ export class Broker {
     }
   }
 
-  private isHeavy(entry: Entry): boolean {
-    return this.estimate(entry.cost) >= HEAVY_MS;
+  private arrived(cost: string): void {
+    this.arrivals.delete(cost);
+    this.arrivals.set(cost, this.now());
+    // Oldest first: classes not seen for a window no longer count, and the map stays small.
+    const horizon = this.now() - LIGHT_WINDOW_MS;
+    for (const [old, at] of this.arrivals) {
+      if (at >= horizon && this.arrivals.size <= 1000) break;
+      this.arrivals.delete(old);
+    }
   }
 
-  /** A heavy render may not take the last free slot while short renders keep arriving. */
-  private mayStart(entry: Entry): boolean {
-    if (this.settings.slots < 2 || !this.isHeavy(entry)) return true;
-    return this.running.size + 1 < this.settings.slots || this.now() - this.lastLightArrival > LIGHT_WINDOW_MS;
+  /** How long a render must take to be heavy: relative to the lightest class that arrived lately. */
+  heavyThresholdMs(): number {
+    const horizon = this.now() - LIGHT_WINDOW_MS;
+    let lightest = Number.POSITIVE_INFINITY;
+    for (const [cost, at] of this.arrivals) if (at >= horizon) lightest = Math.min(lightest, this.estimate(cost));
+    return Math.min(HEAVY_MS, Math.max(HEAVY_FLOOR_MS, HEAVY_RATIO * lightest));
+  }
+
+  private isHeavy(entry: Entry, threshold = this.heavyThresholdMs()): boolean {
+    return this.estimate(entry.cost) >= threshold;
+  }
+
+  /** Heavy renders hold at most slots - 1 slots while short renders keep arriving; else any slot. */
+  private mayStart(entry: Entry, threshold = this.heavyThresholdMs()): boolean {
+    if (this.settings.slots < 2 || !this.isHeavy(entry, threshold)) return true;
+    if (this.now() - this.lastLightArrival > LIGHT_WINDOW_MS) return true;
+    let heavyRunning = 0;
+    for (const running of this.running.values()) if (running.priority === 'foreground' && this.isHeavy(running, threshold)) heavyRunning++;
+    return heavyRunning + 1 < this.settings.slots;
   }
 
   /**
@@ -268,8 +300,9 @@ export class Broker {
     }
     for (const entry of this.foreground) clients.add(entry.client);
     const share = Math.max(1, Math.floor(this.settings.slots / clients.size));
-    const fair = this.foreground.findIndex((entry) => (runningBy.get(entry.client) ?? 0) < share && this.mayStart(entry));
-    return fair !== -1 ? fair : this.foreground.findIndex((entry) => this.mayStart(entry));
+    const threshold = this.heavyThresholdMs();
+    const fair = this.foreground.findIndex((entry) => (runningBy.get(entry.client) ?? 0) < share && this.mayStart(entry, threshold));
+    return fair !== -1 ? fair : this.foreground.findIndex((entry) => this.mayStart(entry, threshold));
   }
 
   private backgroundRunning(): number {

@@ -5,7 +5,7 @@
  * process gives back.
  */
 import t from 'tap';
-import { Broker, HEAVY_MS, LIGHT_WINDOW_MS, type BrokerEvent } from '../../src/admission/broker.js';
+import { Broker, HEAVY_FLOOR_MS, HEAVY_MS, HEAVY_RATIO, LIGHT_WINDOW_MS, type BrokerEvent } from '../../src/admission/broker.js';
 import type { AdmissionRequest, BrokerSettings } from '../../src/admission/types.js';
 
 const SETTINGS: BrokerSettings = { slots: 2, queueLimit: 1000, queueWaitMs: 2000, backgroundLimit: 10, negativeTtlMs: 60_000, negativeEntries: 100 };
@@ -158,6 +158,46 @@ t.test('keeps the last slot for short renders while they keep coming, so a flood
   h.broker.release('w2', 1, { ms: HEAVY_MS * 3 });
   t.same(h.grants(), ['w2#2'], 'it runs when the heavy one before it ends');
   t.equal(h.broker.acquire('w2', 3, h.fg({ cost: 'avif', client: 'flood' })).kind, 'granted', 'no short render for a while: heavy ones may use every slot');
+});
+
+t.test('lets a heavy render run beside short ones, but never lets heavy ones hold every slot while short ones arrive', async (t) => {
+  const h = harness();
+  h.broker.acquire('w1', 0, h.fg({ cost: 'avif' }));
+  h.broker.release('w1', 0, { ms: HEAVY_MS * 3 });
+  t.equal(h.broker.acquire('w1', 1, h.fg({ cost: 'jpeg', client: 'ordinary' })).kind, 'granted', 'a short render runs');
+  t.equal(h.broker.acquire('w2', 1, h.fg({ cost: 'avif', client: 'flood' })).kind, 'granted', 'a heavy one starts beside it');
+  t.equal(h.broker.acquire('w2', 2, h.fg({ cost: 'avif', client: 'flood' })).kind, 'queued', 'a second heavy one waits');
+  t.equal(h.broker.acquire('w1', 2, h.fg({ cost: 'jpeg', client: 'ordinary' })).kind, 'queued', 'so does a short one: both slots are busy');
+  h.broker.release('w1', 1, { ms: 40 });
+  t.same(h.grants(), ['w1#2'], 'the freed slot goes to the short one, though the heavy one waited longer');
+});
+
+t.test('judges heaviness against the lightest renders arriving, so a fast machine is protected too', async (t) => {
+  const h = harness();
+  const light = 20;
+  const avif = Math.max(HEAVY_FLOOR_MS, HEAVY_RATIO * light) + 30;
+  t.ok(avif < HEAVY_MS, `an AVIF of ${avif} ms is under the absolute ${HEAVY_MS} ms`);
+  h.broker.acquire('w1', 0, h.fg({ cost: 'avif' }));
+  h.broker.release('w1', 0, { ms: avif });
+  h.broker.acquire('w1', 1, h.fg({ cost: 'jpeg', client: 'ordinary' }));
+  h.broker.release('w1', 1, { ms: light });
+  t.equal(h.broker.heavyThresholdMs(), Math.max(HEAVY_FLOOR_MS, HEAVY_RATIO * light), 'the threshold follows the light renders');
+  t.equal(h.broker.acquire('w2', 1, h.fg({ cost: 'avif', client: 'flood' })).kind, 'granted');
+  t.equal(h.broker.acquire('w2', 2, h.fg({ cost: 'avif', client: 'flood' })).kind, 'queued', 'it is heavy here: the second slot stays for the short ones');
+  t.equal(h.broker.acquire('w1', 2, h.fg({ cost: 'jpeg', client: 'ordinary' })).kind, 'granted', 'and an ordinary miss takes it at once');
+  h.advance(LIGHT_WINDOW_MS + 1);
+  t.equal(h.broker.heavyThresholdMs(), HEAVY_MS, 'once nothing arrived for a window, only the absolute bound is left');
+});
+
+t.test('never calls a render heavy that takes under the floor, however light the others', async (t) => {
+  const h = harness();
+  h.broker.acquire('w1', 0, h.fg({ cost: 'tiny' }));
+  h.broker.release('w1', 0, { ms: 1 });
+  h.broker.acquire('w1', 1, h.fg({ cost: 'small' }));
+  h.broker.release('w1', 1, { ms: HEAVY_FLOOR_MS - 5 });
+  h.broker.acquire('w1', 2, h.fg({ cost: 'tiny' }));
+  t.equal(h.broker.heavyThresholdMs(), HEAVY_FLOOR_MS);
+  t.equal(h.broker.acquire('w1', 3, h.fg({ cost: 'small' })).kind, 'granted', 'a short render beside the tiny ones takes the last slot');
 });
 
 t.test('gives back everything a dead process held: slots, waiters and the flights it led', async (t) => {
