@@ -63,7 +63,7 @@ export const HEAVY_MS = 250;
 export const HEAVY_RATIO = 4;
 /** ...unless it takes less than this: renders this short never crowd anyone out. */
 export const HEAVY_FLOOR_MS = 50;
-/** Short renders seen this recently keep the last slot free of heavy ones. */
+/** Short renders seen this recently keep heavy ones to all slots but one (and set what is heavy). */
 export const LIGHT_WINDOW_MS = 2_000;
 /** Weight of the newest render time in the moving average of its class. */
 const EWMA_WEIGHT = 0.2;
@@ -120,9 +120,9 @@ export class Broker {
 
   private admitForeground(entry: Entry): Decision {
     this.arrived(entry.cost);
-    if (!this.isHeavy(entry)) this.lastLightArrival = this.now();
-    // A free slot no waiter may take (heavy ones waiting while heavy ones hold their share) goes to this one.
     const threshold = this.heavyThresholdMs();
+    if (!this.isHeavy(entry, threshold)) this.lastLightArrival = this.now();
+    // A free slot no waiter may take (heavy ones waiting while heavy ones hold their share) goes to this one.
     if (this.running.size < this.settings.slots && this.mayStart(entry, threshold) && !this.foreground.some((waiting) => this.mayStart(waiting, threshold))) {
       return this.start(entry);
     }
@@ -273,12 +273,12 @@ export class Broker {
     return Math.min(HEAVY_MS, Math.max(HEAVY_FLOOR_MS, HEAVY_RATIO * lightest));
   }
 
-  private isHeavy(entry: Entry, threshold = this.heavyThresholdMs()): boolean {
+  private isHeavy(entry: Entry, threshold: number): boolean {
     return this.estimate(entry.cost) >= threshold;
   }
 
   /** Heavy renders hold at most slots - 1 slots while short renders keep arriving; else any slot. */
-  private mayStart(entry: Entry, threshold = this.heavyThresholdMs()): boolean {
+  private mayStart(entry: Entry, threshold: number): boolean {
     if (this.settings.slots < 2 || !this.isHeavy(entry, threshold)) return true;
     if (this.now() - this.lastLightArrival > LIGHT_WINDOW_MS) return true;
     let heavyRunning = 0;
