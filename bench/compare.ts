@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ms, table } from './lib/report.js';
+import { LOWER_IS_BETTER } from './lib/targets.js';
 import type { BenchResult, Measurement, RatioResult } from './lib/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -18,8 +19,6 @@ const RESULTS_DIR = path.resolve(here, '..', '..', 'bench', 'results');
 /** A ratio moving more than this the wrong way is a regression. */
 export const REGRESSION_THRESHOLD = 0.1;
 
-/** Ratios where lower is better (growth of memory); all others are better higher. */
-const LOWER_IS_BETTER = new Set(['memory-flat']);
 
 export interface RatioChange {
   id: string;

@@ -19,6 +19,12 @@ import type { AvifFloodResult, ClientName, Measurement, MemoryResult, OriginalsR
 /** Limits of the memory check: RSS after 10 000 renders within 10% of RSS after 1 000. */
 export const MEMORY_TOLERANCE = 0.1;
 
+/**
+ * The ratios whose target is a ceiling (counts of failures, a slowdown, memory growth): for
+ * these a smaller value is the better one, which is how bench:compare judges a change.
+ */
+export const LOWER_IS_BETTER: ReadonlySet<string> = new Set(['sweep-clean', 'sweep-p99', 'avif-flood', 'memory-flat']);
+
 export interface HttpTarget {
   id: string;
   label: string;
